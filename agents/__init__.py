@@ -1,0 +1,1 @@
+"""The four agents (Triage, Policy, Resolution, Feedback) and what they need: pure functions of a run."""

@@ -1,0 +1,1 @@
+"""Settings and the shipped declarative data (playbooks, policies, workflows, triage rules)."""

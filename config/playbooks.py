@@ -1,0 +1,149 @@
+"""Playbook definitions: the pydantic models for ``config/playbooks/*.yaml`` and their loader."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from config.severity import Severity
+from config.yaml_source import ConfigError, ConfigErrors, load_model
+
+StepType = Literal["auto", "human", "ai"]
+Action = Literal[
+    "notify", "assign_owner", "set_status", "add_comment", "call_tool", "human_task", "ai_task"
+]
+AUTOMATIC_ACTIONS = frozenset({"notify", "assign_owner", "set_status", "add_comment"})
+_ACTIONS_BY_TYPE: dict[str, frozenset[str]] = {
+    "auto": AUTOMATIC_ACTIONS | {"call_tool"},
+    "human": frozenset({"human_task"}),
+    "ai": frozenset({"ai_task"}),
+}
+
+EXCEPTION_FIELDS = frozenset(
+    {"id", "source", "source_id", "domain", "type", "code", "amount", "currency", "sla_deadline"}
+)
+RUN_FIELDS = frozenset(
+    {"id", "workflow_id", "severity", "playbook_id", "sla_minutes_remaining", "trigger_type"}
+)
+PLACEHOLDER = re.compile(r"\{([a-zA-Z_][\w.]*)\}")
+SLUG = r"^[a-z0-9][a-z0-9_\-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MatchConditions(_Strict):
+    """All given conditions must hold for a playbook to match an exception."""
+
+    domain: str | None = None
+    exception_type: str | None = Field(None, description="Glob: 'payment.*' matches 'payment.failed'")
+    severity_in: list[Severity] | None = None
+    sla_minutes_remaining_lt: float | None = None
+    amount_gte: Decimal | None = None
+    amount_lt: Decimal | None = None
+    policy_tags: list[str] | None = None
+
+
+class Step(_Strict):
+    id: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1)
+    type: StepType = "auto"
+    action: Action
+    params: dict[str, Any] = Field(default_factory=dict)
+    assignee: str | None = Field(None, pattern=r"^(user|queue):[\w.@\-]+$")
+    depends_on: list[str] = Field(default_factory=list)
+    estimated_minutes: float | None = Field(None, ge=0)
+    risky: bool = Field(False, description="A risky step makes Policy ask a human first")
+
+    @model_validator(mode="after")
+    def _action_fits_type(self) -> Step:
+        if self.action not in _ACTIONS_BY_TYPE[self.type]:
+            allowed = ", ".join(sorted(_ACTIONS_BY_TYPE[self.type]))
+            raise ValueError(f"action '{self.action}' is not allowed for a {self.type} step ({allowed})")
+        return self
+
+
+class Playbook(_Strict):
+    id: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1)
+    version: int = Field(1, ge=1)
+    priority: int = 0
+    description: str = ""
+    match: MatchConditions = Field(default_factory=MatchConditions)
+    steps: list[Step] = Field(min_length=1)
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_are_consistent(cls, steps: list[Step]) -> list[Step]:
+        seen: set[str] = set()
+        for step in steps:
+            if step.id in seen:
+                raise ValueError(f"step id '{step.id}' is used twice")
+            for dep in step.depends_on:
+                if dep not in seen:
+                    raise ValueError(f"step '{step.id}' depends on '{dep}', not an earlier step")
+            for name in _placeholders(step.params):
+                problem = _placeholder_problem(name, seen)
+                if problem:
+                    raise ValueError(f"step '{step.id}': placeholder {{{name}}} {problem}")
+            seen.add(step.id)
+        return steps
+
+    @property
+    def has_risky_step(self) -> bool:
+        return any(step.risky for step in self.steps)
+
+
+def _placeholders(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield from PLACEHOLDER.findall(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _placeholders(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _placeholders(item)
+
+
+def _placeholder_problem(name: str, earlier_steps: set[str]) -> str | None:
+    head, _, rest = name.partition(".")
+    if head == "exception":
+        if rest.split(".")[0] in EXCEPTION_FIELDS or rest.startswith("context."):
+            return None
+        return "names an unknown exception field"
+    if head == "run":
+        return None if rest in RUN_FIELDS else "names an unknown run field"
+    if head == "steps":
+        parts = rest.split(".")
+        if len(parts) >= 3 and parts[1] == "outputs":
+            return None if parts[0] in earlier_steps else "refers to a step that does not run earlier"
+        return "must look like steps.<id>.outputs.<name>"
+    return "is unknown (use exception.*, run.* or steps.<id>.outputs.*)"
+
+
+def load_playbook(path: Path) -> Playbook:
+    return load_model(path, Playbook)
+
+
+def load_playbook_library(directory: Path) -> tuple[dict[str, Playbook], list[ConfigError]]:
+    """Load every playbook in ``directory``; a broken file is reported, the rest still load."""
+    library: dict[str, Playbook] = {}
+    problems: list[ConfigError] = []
+    for path in sorted(directory.glob("*.y*ml")):
+        try:
+            playbook = load_playbook(path)
+        except ConfigErrors as exc:
+            problems.extend(exc.errors)
+            continue
+        key = f"{playbook.id}@{playbook.version}"
+        if key in library:
+            problems.append(ConfigError(path, None, "id", f"{key} is defined twice"))
+            continue
+        library[key] = playbook
+    return library, problems

@@ -1,0 +1,66 @@
+"""Per-tenant guardrails and approval gates (``config/policies.yaml``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from config.severity import Severity
+from config.yaml_source import load_model
+
+DEFAULT_GATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["decision"],
+    "properties": {
+        "decision": {"enum": ["approve", "reject"]},
+        "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
+    },
+    "if": {"properties": {"decision": {"const": "reject"}}},
+    "then": {"required": ["decision", "reason"]},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApprovalTriggers(_Strict):
+    """Any one trigger that holds makes the run wait for a human."""
+
+    severity_in: list[Severity] = Field(default_factory=lambda: [Severity.HIGH, Severity.CRITICAL])
+    amount_gte: Decimal | None = Decimal("10000")
+    confidence_lt: float | None = Field(0.6, ge=0, le=1)
+    risky_playbook: bool = True
+
+
+class ApprovalGate(_Strict):
+    name: str = "policy_approval"
+    expires_after_minutes: float = Field(240, gt=0)
+    payload_schema: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_GATE_SCHEMA))
+
+
+class TenantPolicy(_Strict):
+    approved_playbooks: list[str] = Field(
+        default_factory=lambda: ["*"], description="Playbook ids, or '*' for every shipped one"
+    )
+    require_approval: ApprovalTriggers = Field(default_factory=ApprovalTriggers)
+    gate: ApprovalGate = Field(default_factory=ApprovalGate)
+
+    def approves(self, playbook_id: str) -> bool:
+        return "*" in self.approved_playbooks or playbook_id in self.approved_playbooks
+
+
+class Policies(_Strict):
+    defaults: TenantPolicy = Field(default_factory=TenantPolicy)
+    tenants: dict[str, TenantPolicy] = Field(default_factory=dict)
+
+    def for_tenant(self, tenant_id: str) -> TenantPolicy:
+        return self.tenants.get(tenant_id, self.defaults)
+
+
+def load_policies(path: Path) -> Policies:
+    return load_model(path, Policies)

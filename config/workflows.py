@@ -1,0 +1,31 @@
+"""Workflows a run can belong to (``config/workflows.yaml``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from config.yaml_source import load_model
+
+
+class Workflow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    description: str = ""
+    kind: str = Field("exception_pipeline", description="Which engine entry point runs it")
+
+
+class WorkflowCatalog(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workflows: list[Workflow]
+
+    def get(self, workflow_id: str) -> Workflow | None:
+        return next((w for w in self.workflows if w.id == workflow_id), None)
+
+
+def load_workflows(path: Path) -> WorkflowCatalog:
+    return load_model(path, WorkflowCatalog)

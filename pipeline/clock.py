@@ -1,0 +1,43 @@
+"""Time and ids, injected so tests are deterministic."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class IdFactory:
+    """Ids that sort by creation time: 48 bits of milliseconds, then a per-process counter
+    seeded at random, so ids made in one millisecond still sort in the order they were made."""
+
+    def __init__(self, millis: Callable[[], int] | None = None) -> None:
+        self._millis = millis or (lambda: time.time_ns() // 1_000_000)
+        self._last_ms = -1
+        self._counter = 0
+
+    def __call__(self, prefix: str) -> str:
+        ms = max(self._millis(), self._last_ms)
+        if ms == self._last_ms:
+            self._counter += 1
+        else:
+            self._last_ms, self._counter = ms, int.from_bytes(os.urandom(4), "big") >> 2
+        value = (ms << 80) | (self._counter << 50) | int.from_bytes(os.urandom(7), "big") >> 6
+        return f"{prefix}_{_encode(value, 26)}"
+
+
+def _encode(value: int, length: int) -> str:
+    out = []
+    for _ in range(length):
+        value, digit = divmod(value, 32)
+        out.append(_CROCKFORD[digit])
+    return "".join(reversed(out))

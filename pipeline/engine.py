@@ -1,0 +1,185 @@
+"""The engine: advances many runs concurrently through their stages, one committed
+transition at a time, picks unfinished runs up again after a restart, and applies
+human decisions to paused runs."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config.catalog import Catalog
+from eventbus import EventBus
+from pipeline.clock import Clock, IdFactory, utc_now
+from pipeline.committer import GroupCommitter
+from pipeline.errors import RunNotFound, RunNotPaused
+from pipeline.hitl import apply_decision, check_payload
+from pipeline.stages import STAGES, fail
+from pipeline.statuses import ACTIVE, RunStatus
+from pipeline.transition import Transition
+from store.records import IdempotentResponse, RunRecord, RunWrite
+from store.runs import RunRepository
+from store.writer import WriteConflict
+
+log = structlog.get_logger(__name__)
+
+COMMIT_RETRIES = 5
+
+
+class PipelineEngine:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        bus: EventBus,
+        catalog: Catalog,
+        *,
+        clock: Clock = utc_now,
+        ids: IdFactory | None = None,
+        workers: int = 256,
+        max_batch: int = 1000,
+    ) -> None:
+        self.catalog = catalog
+        self.runs = RunRepository(db)
+        self.committer = GroupCommitter(db, bus, max_batch=max_batch)
+        self.clock = clock
+        self.ids = ids or IdFactory()
+        self._worker_count = workers
+        self._queue: asyncio.Queue[RunRecord] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> int:
+        """Start committing and advancing; return how many unfinished runs were picked up."""
+        self.committer.start()
+        recovered = await self.runs.unfinished([str(s) for s in ACTIVE])
+        for run in recovered:
+            self._queue.put_nowait(run)
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"pipeline-worker-{i}")
+            for i in range(self._worker_count)
+        ]
+        if recovered:
+            log.info("recovered unfinished runs", count=len(recovered))
+        return len(recovered)
+
+    async def stop(self) -> None:
+        """Stop advancing. A transition already submitted still commits; the rest of a run's
+        stages are picked up from the store on the next start."""
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+        await self.committer.stop()
+
+    async def drain(self) -> None:
+        """Wait until every queued run has paused, is waiting, or has ended."""
+        await self._queue.join()
+
+    def new_run_id(self) -> str:
+        return self.ids("run")
+
+    async def start_run(
+        self,
+        tenant_id: str,
+        workflow_id: str,
+        exception: dict[str, Any],
+        *,
+        actor: str,
+        trigger_type: str,
+        trigger_ref: str | None = None,
+        run_id: str | None = None,
+        request_id: str | None = None,
+        idempotency: IdempotentResponse | None = None,
+        extra_events: list[tuple[str, dict[str, Any]]] = (),  # type: ignore[assignment]
+    ) -> RunRecord:
+        """Record a new run durably, then queue it for Triage."""
+        now = self.clock()
+        deadline = exception.get("sla_deadline")
+        run = RunRecord(
+            id=run_id or self.new_run_id(), tenant_id=tenant_id, workflow_id=workflow_id,
+            status=str(RunStatus.RECEIVED), trigger_type=trigger_type, trigger_ref=trigger_ref,
+            started_by=actor, version=1, last_seq=0, exception=exception, state={},
+            sla_deadline=datetime.fromisoformat(deadline) if deadline else None,
+            pause_expires_at=None, created_at=now, updated_at=now,
+        )
+        t = Transition(run, now, request_id)
+        t.emit("run.received", actor, {"trigger_type": trigger_type, "exception": exception})
+        for topic, payload in extra_events:
+            t.emit(topic, actor, payload)
+        write = t.write(is_new=True, idempotency=idempotency)
+        await self.committer.submit(write)
+        self._queue.put_nowait(write.run)
+        return write.run
+
+    async def resume(
+        self,
+        tenant_id: str,
+        workflow_id: str,
+        run_id: str,
+        payload: dict[str, Any],
+        *,
+        actor: str,
+        request_id: str | None = None,
+        idempotency_for: Any = None,
+    ) -> RunRecord:
+        """Apply a human decision to a paused run. A payload that does not fit the gate's
+        schema raises ``ValidationFailed`` and leaves the pause untouched."""
+        run = await self.runs.get(tenant_id, run_id)
+        if run is None or run.workflow_id != workflow_id:
+            raise RunNotFound(f"no run {run_id} in workflow {workflow_id}")
+        if run.status != RunStatus.PAUSED:
+            raise RunNotPaused(f"run {run_id} is {run.status}, not paused", {"status": run.status})
+        check_payload(run.state["pause"]["payload_schema"], payload)
+        t = Transition(run, self.clock(), request_id)
+        status = apply_decision(t, payload, actor)
+        write = t.write(idempotency=idempotency_for(status) if idempotency_for else None)
+        try:
+            await self.committer.submit(write)
+        except WriteConflict as exc:
+            raise RunNotPaused(f"run {run_id} was resumed by someone else") from exc
+        if write.run.status in ACTIVE:
+            self._queue.put_nowait(write.run)
+        return write.run
+
+    async def _work(self) -> None:
+        while True:
+            run = await self._queue.get()
+            try:
+                await self._advance(run)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("advancing a run failed; it is picked up again on restart", run_id=run.id)
+            finally:
+                self._queue.task_done()
+
+    async def _advance(self, run: RunRecord) -> None:
+        """Chain the run's stages in memory and commit them as one write once it waits or ends."""
+        transition = Transition(run, self.clock())
+        while transition.status in ACTIVE:
+            stage = STAGES[transition.status]
+            try:
+                stage(transition, self.catalog)
+            except Exception as exc:
+                log.exception("stage crashed", run_id=run.id, stage=stage.__name__)
+                fail(transition, f"{stage.__name__} crashed: {exc!r}", "system")
+        await self._commit(transition.write())
+
+    async def _commit(self, write: RunWrite) -> None:
+        """Commit a worker's write, retrying a failing database; a run left behind is picked
+        up on the next start, and the version check keeps a retried write from landing twice."""
+        for attempt in range(COMMIT_RETRIES):
+            try:
+                await self.committer.submit(write)
+                return
+            except WriteConflict:
+                log.warning("run changed elsewhere; leaving it", run_id=write.run.id)
+                return
+            except RuntimeError:
+                raise
+            except Exception as exc:
+                log.warning("commit failed; retrying", run_id=write.run.id, attempt=attempt, error=str(exc))
+                await asyncio.sleep(0.05 * 2**attempt)
+        log.error("giving up on a commit; the run resumes on restart", run_id=write.run.id)

@@ -1,0 +1,52 @@
+"""The error tree. Each error has a stable ``code``; ``api`` maps codes to HTTP statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AutopilotError(Exception):
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class ValidationFailed(AutopilotError):
+    """Input that does not fit; ``details`` lists ``{"field", "message"}`` items."""
+
+    code = "VALIDATION_FAILED"
+
+
+class Unauthorized(AutopilotError):
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(AutopilotError):
+    code = "FORBIDDEN"
+
+
+class NotFound(AutopilotError):
+    code = "NOT_FOUND"
+
+
+class RunNotFound(NotFound):
+    code = "RUN_NOT_FOUND"
+
+
+class WorkflowNotFound(NotFound):
+    code = "WORKFLOW_NOT_FOUND"
+
+
+class RunNotPaused(AutopilotError):
+    code = "RUN_NOT_PAUSED"
+
+
+class IdempotencyKeyReused(AutopilotError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class Unavailable(AutopilotError):
+    code = "SERVICE_UNAVAILABLE"

@@ -1,0 +1,74 @@
+"""Human in the loop: pausing a run with the reason and the payload a resumer must send,
+checking a resume payload against that schema, and applying the decision."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from agents.feedback import summarize
+from config.policies import ApprovalGate
+from pipeline.errors import ValidationFailed
+from pipeline.statuses import RunStatus
+from pipeline.transition import Transition
+
+RESUMED_TOPIC = "dashboard.hitl_resumed"
+
+
+def pause(t: Transition, gate: ApprovalGate, reasons: list[str], actor: str) -> None:
+    expires_at = t.now + timedelta(minutes=gate.expires_after_minutes)
+    t.status = RunStatus.PAUSED
+    t.pause_expires_at = expires_at
+    t.state["pause"] = {
+        "gate": gate.name,
+        "reason": "; ".join(reasons),
+        "requested_at": t.now.isoformat(),
+        "expires_at": expires_at.isoformat(),
+        "payload_schema": gate.payload_schema,
+    }
+    t.emit("run.paused", actor, dict(t.state["pause"]))
+
+
+def check_payload(schema: dict[str, Any], payload: dict[str, Any]) -> None:
+    """Raise ``ValidationFailed`` naming every field of ``payload`` that does not fit."""
+    validator = Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path)):
+        path = list(error.absolute_path)
+        field = "payload" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+        if error.validator == "required":
+            missing = [name for name in error.validator_value if name not in (error.instance or {})]
+            field += "".join(f".{name}" for name in missing[:1])
+        elif error.validator == "additionalProperties":
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            field += "".join(f".{name}" for name in extra[:1])
+        problems.append({"field": field, "message": error.message})
+    if problems:
+        raise ValidationFailed(
+            f"the resume payload does not fit the gate's schema ({problems[0]['field']})", problems
+        )
+
+
+def apply_decision(t: Transition, payload: dict[str, Any], actor: str) -> str:
+    """Record the decision on a paused run; return the run's new status."""
+    pause_info = t.state.pop("pause")
+    decision = payload.get("decision", "approve")
+    t.state["human_interventions"] = t.state.get("human_interventions", 0) + 1
+    t.state.setdefault("decisions", []).append(
+        {"gate": pause_info["gate"], "decision": decision, "by": actor,
+         "reason": payload.get("reason"), "at": t.now.isoformat()}
+    )
+    t.pause_expires_at = None
+    t.emit(RESUMED_TOPIC, actor, {
+        "gate": pause_info["gate"], "decision": decision, "payload": payload,
+        "paused_reason": pause_info["reason"], "requested_at": pause_info["requested_at"],
+    })
+    if decision == "reject":
+        t.status = RunStatus.REJECTED
+        t.emit("run.rejected", actor, {"gate": pause_info["gate"], "reason": payload.get("reason")})
+        t.emit("feedback.recorded", "agent:feedback", summarize(t.state, "rejected", t.run.created_at, t.now))
+    else:
+        t.status = RunStatus.RESUMED
+    return str(t.status)

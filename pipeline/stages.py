@@ -1,0 +1,103 @@
+"""The four agents as stages. Each advances a ``Transition`` from the status before it to the
+next one, so it is idempotent on (run, stage). Stages here are pure and local: the engine
+chains them in memory and commits once the run must wait, ends, or reaches a stage that acts
+on the outside world."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from agents.feedback import summarize
+from agents.policy import evaluate_policy
+from agents.resolution import walk_playbook
+from agents.triage import triage
+from config.catalog import Catalog
+from pipeline.hitl import pause
+from pipeline.statuses import RunStatus
+from pipeline.transition import Transition
+
+Stage = Callable[[Transition, Catalog], None]
+
+
+def fail(t: Transition, error: str, actor: str) -> None:
+    """End the run as failed, with the reason and Feedback's record of it."""
+    t.status = RunStatus.FAILED
+    t.state["error"] = error
+    t.emit("run.failed", actor, {"error": error})
+    t.emit("feedback.recorded", "agent:feedback", summarize(t.state, "failed", t.run.created_at, t.now))
+
+
+def triage_stage(t: Transition, catalog: Catalog) -> None:
+    result = triage(t.run.exception, catalog.triage, catalog.playbooks.values(), t.now)
+    t.state["triage"] = result
+    t.status = RunStatus.TRIAGED
+    t.emit("triage.completed", "agent:triage", result)
+
+
+def policy_stage(t: Transition, catalog: Catalog) -> None:
+    decision = evaluate_policy(t.run.tenant_id, t.state["triage"], t.run.exception, catalog)
+    t.state["policy"] = decision
+    t.status = RunStatus.POLICY_EVALUATED
+    t.emit("policy.evaluated", "agent:policy", decision)
+    if decision["requires_approval"]:
+        gate = catalog.policies.for_tenant(t.run.tenant_id).gate
+        pause(t, gate, decision["approval_reasons"], "agent:policy")
+
+
+def _scope(t: Transition) -> dict[str, Any]:
+    run, triage_result = t.run, t.state.get("triage", {})
+    return {
+        "exception": {**run.exception, "id": run.id},
+        "run": {
+            "id": run.id,
+            "workflow_id": run.workflow_id,
+            "trigger_type": run.trigger_type,
+            "severity": triage_result.get("severity"),
+            "sla_minutes_remaining": triage_result.get("sla_minutes_remaining"),
+            "playbook_id": t.state.get("policy", {}).get("playbook"),
+        },
+    }
+
+
+def resolution_stage(t: Transition, catalog: Catalog) -> None:
+    key = t.state["policy"].get("playbook")
+    playbook = catalog.playbook(key) if key else None
+    if key is None:
+        t.status = RunStatus.RESOLVED
+        t.emit("run.resolved", "agent:resolution", {"note": "approved by a human without a playbook"})
+        return
+    if playbook is None:
+        fail(t, f"playbook {key} is no longer in the library", "agent:resolution")
+        return
+    outcome = walk_playbook(playbook, _scope(t), t.state.get("steps", {}), t.now)
+    t.state["steps"] = outcome.progress
+    t.state["steps_total"] = len(playbook.steps)
+    t.state.update(outcome.run_changes)
+    for topic, payload in outcome.events:
+        t.emit(topic, "agent:resolution", payload)
+    if outcome.status == "resolved":
+        t.status = RunStatus.RESOLVED
+        t.emit("run.resolved", "agent:resolution", {"playbook": key})
+    elif outcome.status == "waiting_for_input":
+        t.status = RunStatus.WAITING_FOR_INPUT
+        t.state["waiting_step"] = outcome.waiting_step
+    else:
+        fail(t, outcome.error or "resolution failed", "agent:resolution")
+
+
+def feedback_stage(t: Transition, catalog: Catalog) -> None:
+    t.state["feedback"] = summarize(t.state, "completed", t.run.created_at, t.now)
+    t.emit("feedback.recorded", "agent:feedback", t.state["feedback"])
+    t.status = RunStatus.COMPLETED
+    t.emit("run.completed", "agent:feedback", {"duration_seconds": t.state["feedback"]["duration_seconds"]})
+
+
+STAGES: dict[str, Stage] = {
+    RunStatus.RECEIVED: triage_stage,
+    RunStatus.TRIAGED: policy_stage,
+    RunStatus.POLICY_EVALUATED: resolution_stage,
+    RunStatus.RESUMED: resolution_stage,
+    RunStatus.RESOLVING: resolution_stage,
+    RunStatus.RESOLVED: feedback_stage,
+}

@@ -1,0 +1,1 @@
+"""Persistence: tables, repositories, the group-commit writer and Alembic migrations."""

@@ -1,0 +1,72 @@
+"""Opening the database, applying migrations, and telling whether it is ready."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from store.types import dumps_json
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def open_engine(url: str, **options: object) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, NORMAL sync and a busy timeout, and its folder created."""
+    options.setdefault("json_serializer", dumps_json)
+    options.setdefault("json_deserializer", orjson.loads)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, **options)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+        return engine
+    options.setdefault("pool_size", 10)
+    return create_async_engine(url, **options)
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` with the same Alembic scripts on every backend."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade, revision)
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def schema_status(engine: AsyncEngine) -> tuple[str | None, str | None]:
+    """(revision in the database, newest revision shipped); equal when migrations are current."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+        current = await conn.run_sync(_current_revision)
+    return current, head

@@ -1,0 +1,44 @@
+"""Reading the run log, always within one tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from store.records import EventRecord
+from store.tables import events
+
+
+def event_from_row(row: Any) -> EventRecord:
+    return EventRecord(**{c.name: row._mapping[c.name] for c in events.columns})
+
+
+class EventRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def for_run(
+        self, tenant_id: str, run_id: str, *, after_seq: int = 0, limit: int = 500
+    ) -> list[EventRecord]:
+        query = (
+            select(events)
+            .where(events.c.tenant_id == tenant_id, events.c.run_id == run_id)
+            .where(events.c.seq > after_seq)
+            .order_by(events.c.seq)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [event_from_row(row) for row in await conn.execute(query)]
+
+    async def after(self, tenant_id: str, after_id: int, *, limit: int = 500) -> list[EventRecord]:
+        """The tenant's events with a global id above ``after_id``, in log order."""
+        query = (
+            select(events)
+            .where(events.c.tenant_id == tenant_id, events.c.id > after_id)
+            .order_by(events.c.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [event_from_row(row) for row in await conn.execute(query)]

@@ -1,0 +1,89 @@
+"""Plain records read from and written to the store (no ORM objects on the hot path)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One committed entry of the run log; ``id`` is global, ``seq`` is per run."""
+
+    id: int
+    tenant_id: str
+    run_id: str
+    seq: int
+    topic: str
+    actor: str
+    request_id: str | None
+    payload: dict[str, Any]
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "seq": self.seq,
+            "topic": self.topic,
+            "actor": self.actor,
+            "request_id": self.request_id,
+            "payload": self.payload,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """A run row. ``state`` holds the agents' results; the columns hold what queries filter on."""
+
+    id: str
+    tenant_id: str
+    workflow_id: str
+    status: str
+    trigger_type: str
+    trigger_ref: str | None
+    started_by: str
+    version: int
+    last_seq: int
+    exception: dict[str, Any]
+    state: dict[str, Any]
+    sla_deadline: datetime | None
+    pause_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """An event that a transition will append; the writer gives it its global id."""
+
+    seq: int
+    topic: str
+    actor: str
+    payload: dict[str, Any]
+    request_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentResponse:
+    """The first answer to a request, kept so a retry with the same key gets it again."""
+
+    tenant_id: str
+    key: str
+    fingerprint: str
+    status_code: int
+    response: str
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class RunWrite:
+    """One run's atomic change: its new row (version already bumped), its events, its answer."""
+
+    run: RunRecord
+    is_new: bool
+    events: list[EventDraft] = field(default_factory=list)
+    idempotency: IdempotentResponse | None = None

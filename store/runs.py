@@ -1,0 +1,84 @@
+"""Reading runs. Every method but the recovery scan takes the tenant first, and filters on it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from store.records import RunRecord
+from store.tables import runs
+
+
+def run_from_row(row: Any) -> RunRecord:
+    return RunRecord(**{c.name: row._mapping[c.name] for c in runs.columns})
+
+
+class RunRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, tenant_id: str, run_id: str) -> RunRecord | None:
+        query = select(runs).where(runs.c.tenant_id == tenant_id, runs.c.id == run_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return run_from_row(row) if row else None
+
+    async def list(
+        self,
+        tenant_id: str,
+        *,
+        statuses: Sequence[str] = (),
+        workflow_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        before_id: str | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        """Newest first; ``before_id`` is the cursor (run ids sort by creation)."""
+        query = select(runs).where(runs.c.tenant_id == tenant_id)
+        if statuses:
+            query = query.where(runs.c.status.in_(statuses))
+        if workflow_id:
+            query = query.where(runs.c.workflow_id == workflow_id)
+        if created_after:
+            query = query.where(runs.c.created_at >= created_after)
+        if created_before:
+            query = query.where(runs.c.created_at < created_before)
+        if before_id:
+            query = query.where(runs.c.id < before_id)
+        query = query.order_by(runs.c.id.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            return [run_from_row(row) for row in await conn.execute(query)]
+
+    async def counts_by_workflow(self, tenant_id: str) -> dict[str, dict[str, int]]:
+        query = (
+            select(runs.c.workflow_id, runs.c.status, func.count())
+            .where(runs.c.tenant_id == tenant_id)
+            .group_by(runs.c.workflow_id, runs.c.status)
+        )
+        counts: dict[str, dict[str, int]] = {}
+        async with self._engine.connect() as conn:
+            for workflow_id, status, n in await conn.execute(query):
+                counts.setdefault(workflow_id, {})[status] = n
+        return counts
+
+    async def latest_per_workflow(self, tenant_id: str) -> dict[str, RunRecord]:
+        newest = (
+            select(func.max(runs.c.id))
+            .where(runs.c.tenant_id == tenant_id)
+            .group_by(runs.c.workflow_id)
+            .scalar_subquery()
+        )
+        query = select(runs).where(runs.c.tenant_id == tenant_id, runs.c.id.in_(newest))
+        async with self._engine.connect() as conn:
+            return {row.workflow_id: run_from_row(row) for row in await conn.execute(query)}
+
+    async def unfinished(self, statuses: Sequence[str]) -> list[RunRecord]:
+        """System-wide recovery scan: the runs a restart must pick up again, oldest first."""
+        query = select(runs).where(runs.c.status.in_(statuses)).order_by(runs.c.id)
+        async with self._engine.connect() as conn:
+            return [run_from_row(row) for row in await conn.execute(query)]

@@ -1,0 +1,60 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations create exactly this."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+from store.types import EventId, JsonDocument, UTCDateTime
+
+metadata = MetaData()
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("workflow_id", String(64), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("trigger_type", String(16), nullable=False),
+    Column("trigger_ref", String(128)),
+    Column("started_by", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("last_seq", Integer, nullable=False),
+    Column("exception", JsonDocument, nullable=False),
+    Column("state", JsonDocument, nullable=False),
+    Column("sla_deadline", UTCDateTime()),
+    Column("pause_expires_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_runs_tenant_id", "tenant_id", "id"),
+    Index("ix_runs_tenant_status", "tenant_id", "status", "id"),
+    Index("ix_runs_tenant_workflow", "tenant_id", "workflow_id", "id"),
+    Index("ix_runs_status", "status"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", EventId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("run_id", String(40), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("topic", String(64), nullable=False),
+    Column("actor", String(160), nullable=False),
+    Column("request_id", String(64)),
+    Column("payload", JsonDocument, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("run_id", "seq", name="uq_events_run_seq"),
+    Index("ix_events_tenant_id", "tenant_id", "id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

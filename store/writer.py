@@ -1,0 +1,134 @@
+"""Applies many runs' writes in one transaction (group commit), isolating a write that fails."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from store.records import EventRecord, RunWrite
+from store.tables import events, idempotency_keys, runs
+
+
+class WriteConflict(Exception):
+    """The run changed under us (another writer won), or an idempotency key is already taken."""
+
+
+_MUTABLE = ("status", "version", "last_seq", "state", "pause_expires_at", "updated_at")
+_update_run = (
+    update(runs)
+    .where(runs.c.id == bindparam("b_id"), runs.c.version == bindparam("b_version"))
+    .values({name: bindparam(name) for name in _MUTABLE})
+)
+_insert_events = insert(events)
+_next_pg_ids = text(
+    "SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :n)"
+)
+
+
+async def _allocate_event_ids(conn: AsyncConnection, n: int) -> list[int]:
+    """Global ids for ``n`` new events, assigned before the insert so it needs no RETURNING.
+
+    SQLite: the caller already wrote in this transaction, so it holds the database's only
+    write lock and ``max(id)`` cannot move under it. PostgreSQL: the serial's sequence.
+    """
+    if conn.dialect.name == "postgresql":
+        return list((await conn.execute(_next_pg_ids, {"n": n})).scalars())
+    start = (await conn.execute(select(func.coalesce(func.max(events.c.id), 0)))).scalar_one()
+    return list(range(start + 1, start + 1 + n))
+
+
+def _run_row(write: RunWrite) -> dict:
+    r = write.run
+    return {
+        "id": r.id, "tenant_id": r.tenant_id, "workflow_id": r.workflow_id, "status": r.status,
+        "trigger_type": r.trigger_type, "trigger_ref": r.trigger_ref, "started_by": r.started_by,
+        "version": r.version, "last_seq": r.last_seq, "exception": r.exception, "state": r.state,
+        "sla_deadline": r.sla_deadline, "pause_expires_at": r.pause_expires_at,
+        "created_at": r.created_at, "updated_at": r.updated_at,
+    }
+
+
+def _update_params(write: RunWrite) -> dict:
+    r = write.run
+    params = {name: getattr(r, name) for name in _MUTABLE}
+    params.update(b_id=r.id, b_version=r.version - 1)
+    return params
+
+
+async def _apply(conn: AsyncConnection, batch: Sequence[RunWrite]) -> list[list[EventRecord]]:
+    new_runs = [_run_row(w) for w in batch if w.is_new]
+    if new_runs:
+        await conn.execute(insert(runs), new_runs)
+    updates = [_update_params(w) for w in batch if not w.is_new]
+    if updates:
+        if conn.dialect.supports_sane_multi_rowcount or len(updates) == 1:
+            result = await conn.execute(_update_run, updates)
+            if result.rowcount != len(updates):
+                raise WriteConflict("a run was changed by another writer")
+        else:
+            for params in updates:
+                result = await conn.execute(_update_run, params)
+                if result.rowcount != 1:
+                    raise WriteConflict(f"run {params['b_id']} was changed by another writer")
+    answers = [w.idempotency for w in batch if w.idempotency is not None]
+    if answers:
+        await conn.execute(
+            insert(idempotency_keys),
+            [
+                {"tenant_id": a.tenant_id, "key": a.key, "fingerprint": a.fingerprint,
+                 "status_code": a.status_code, "response": a.response, "created_at": a.created_at}
+                for a in answers
+            ],
+        )
+    rows = [
+        {"id": 0, "tenant_id": w.run.tenant_id, "run_id": w.run.id, "seq": e.seq, "topic": e.topic,
+         "actor": e.actor, "request_id": e.request_id, "payload": e.payload,
+         "created_at": e.created_at}
+        for w in batch
+        for e in w.events
+    ]
+    ids: list[int] = []
+    if rows:
+        ids = await _allocate_event_ids(conn, len(rows))
+        for row, event_id in zip(rows, ids, strict=True):
+            row["id"] = event_id
+        await conn.execute(_insert_events, rows)
+    committed: list[list[EventRecord]] = []
+    position = 0
+    for w in batch:
+        records = []
+        for e in w.events:
+            records.append(EventRecord(
+                id=ids[position], tenant_id=w.run.tenant_id, run_id=w.run.id, seq=e.seq,
+                topic=e.topic, actor=e.actor, request_id=e.request_id, payload=e.payload,
+                created_at=e.created_at,
+            ))
+            position += 1
+        committed.append(records)
+    return committed
+
+
+async def write_batch(
+    engine: AsyncEngine, batch: Sequence[RunWrite]
+) -> list[list[EventRecord] | Exception]:
+    """Commit ``batch`` in one transaction; if that fails, commit each write on its own.
+
+    Returns, per write, its committed events or the error that kept it out of the store.
+    """
+    try:
+        async with engine.begin() as conn:
+            return list(await _apply(conn, batch))
+    except (IntegrityError, WriteConflict) as exc:
+        if len(batch) == 1:
+            return [WriteConflict(str(exc.args[0] if exc.args else exc))]
+    outcomes: list[list[EventRecord] | Exception] = []
+    for write in batch:
+        try:
+            async with engine.begin() as conn:
+                outcomes.extend(await _apply(conn, [write]))
+        except (IntegrityError, WriteConflict) as exc:
+            outcomes.append(WriteConflict(str(exc.args[0] if exc.args else exc)))
+    return outcomes
