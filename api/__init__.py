@@ -1,0 +1,1 @@
+"""The aiohttp application: routes, request/response models, auth, errors, OpenAPI, the CLI."""

@@ -1,0 +1,92 @@
+"""Builds the aiohttp application: its state, middlewares, routes, and the background work
+(database, pipeline engine) that starts and stops with it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from api import routes_exceptions, routes_health, routes_runs, routes_workflows
+from api.auth import PRINCIPAL, TokenService, principal_from, signing_secret
+from api.keys import BUS, CATALOG, CLOCK, DB, EVENTS, IDEMPOTENCY, PIPELINE, RUNS, SETTINGS, TOKENS
+from api.middleware import add_request_id_header, errors_middleware
+from api.routes_health import OPENAPI, openapi_document
+from api.routing import RouteSpec
+from config.catalog import load_catalog
+from config.settings import Settings
+from eventbus import InProcessBus
+from pipeline.clock import Clock, IdFactory, utc_now
+from pipeline.engine import PipelineEngine
+from store.database import migrate, open_engine
+from store.events import EventRepository
+from store.idempotency import IdempotencyRepository
+from store.runs import RunRepository
+
+ROUTE_TABLES = [routes_health.routes, routes_exceptions.routes, routes_runs.routes, routes_workflows.routes]
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def route_specs() -> list[RouteSpec]:
+    return [spec for table in ROUTE_TABLES for spec in table.specs]
+
+
+@web.middleware
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every ``/api/v1`` route needs a bearer token; health, metrics and static files do not."""
+    if request.path.startswith("/api/v1/") or request.path == "/api/v1":
+        request[PRINCIPAL] = principal_from(request, request.app[TOKENS])
+    return await handler(request)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    db = open_engine(app[SETTINGS].resolved_database_url)
+    await migrate(db)
+    app[DB] = db
+    app[RUNS] = RunRepository(db)
+    app[EVENTS] = EventRepository(db)
+    app[IDEMPOTENCY] = IdempotencyRepository(db)
+    yield
+    await db.dispose()
+
+
+async def _pipeline(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = PipelineEngine(
+        app[DB], app[BUS], app[CATALOG], clock=app[CLOCK], ids=IdFactory(),
+        workers=settings.engine_workers, max_batch=settings.commit_batch_max,
+    )
+    await engine.start()
+    app[PIPELINE] = engine
+    yield
+    await engine.stop()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    extra_contexts: list[Callable[[web.Application], AsyncIterator[None]]] = (),  # type: ignore[assignment]
+) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=1 << 20)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[CATALOG] = load_catalog(settings.config_dir)
+    app[TOKENS] = TokenService(signing_secret(settings))
+    app[BUS] = InProcessBus()
+    app.on_response_prepare.append(add_request_id_header)
+    app.cleanup_ctx.extend([_database, _pipeline, *extra_contexts])
+    for table in ROUTE_TABLES:
+        table.install(app)
+    app[OPENAPI] = openapi_document(route_specs())
+    if STATIC_DIR.is_dir() and any(STATIC_DIR.iterdir()):
+        app.router.add_get("/", _index)
+        app.router.add_static("/static/", STATIC_DIR)
+    return app
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html")

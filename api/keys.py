@@ -1,0 +1,27 @@
+"""Typed application state: what the handlers are given, under ``web.AppKey``s."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.auth import TokenService
+from config.catalog import Catalog
+from config.settings import Settings
+from eventbus import InProcessBus
+from pipeline.clock import Clock
+from pipeline.engine import PipelineEngine
+from store.events import EventRepository
+from store.idempotency import IdempotencyRepository
+from store.runs import RunRepository
+
+SETTINGS = web.AppKey("settings", Settings)
+CATALOG = web.AppKey("catalog", Catalog)
+TOKENS = web.AppKey("tokens", TokenService)
+CLOCK = web.AppKey("clock", Clock)  # type: ignore[arg-type]
+BUS = web.AppKey("bus", InProcessBus)
+DB = web.AppKey("db", AsyncEngine)
+PIPELINE = web.AppKey("pipeline", PipelineEngine)
+RUNS = web.AppKey("runs", RunRepository)
+EVENTS = web.AppKey("events", EventRepository)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotencyRepository)

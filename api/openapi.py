@@ -1,0 +1,94 @@
+"""``/openapi.json``: generated from the route table and its pydantic models."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api.routing import RouteSpec
+from api.schemas import ErrorEnvelope
+
+_ERRORS = {
+    400: "Invalid input; details name each field",
+    401: "Missing or invalid bearer token",
+    404: "Not found in the caller's tenant",
+    409: "The run is not in a state that allows this",
+    422: "Idempotency-Key reused with a different body",
+}
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[str, Any]:
+    models: set[type[BaseModel]] = {ErrorEnvelope}
+    for spec in specs:
+        models.update(spec.responses.values())
+        if spec.body:
+            models.add(spec.body)
+    key_map, defs = models_json_schema(
+        [(m, "serialization") for m in sorted(models, key=lambda m: m.__name__)]
+        + [(spec.body, "validation") for spec in specs if spec.body],
+        ref_template="#/components/schemas/{model}",
+    )
+    components = defs.get("$defs", {})
+
+    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
+        return key_map[(model, mode)]  # type: ignore[index]
+
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        operation: dict[str, Any] = {
+            "summary": spec.summary,
+            "operationId": spec.handler.__name__,
+            "tags": [spec.tag],
+            "parameters": [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in re.findall(r"{(\w+)}", spec.path)
+            ],
+            "responses": {
+                str(status): {
+                    "description": model.__doc__.strip().splitlines()[0] if model.__doc__ else model.__name__,
+                    "content": {"application/json": {"schema": ref(model, "serialization")}},
+                }
+                for status, model in spec.responses.items()
+            },
+        }
+        if spec.query:
+            operation["parameters"] += _query_parameters(spec.query)
+        if spec.idempotent:
+            operation["parameters"].append({
+                "name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+                "description": "A retry with the same key gets the first answer and starts nothing new",
+            })
+        if spec.body:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(spec.body, "validation")}},
+            }
+        error_ref = {"content": {"application/json": {"schema": ref(ErrorEnvelope, "serialization")}}}
+        for status, text in _ERRORS.items():
+            if status == 401 and spec.public:
+                continue
+            operation["responses"].setdefault(str(status), {"description": text, **error_ref})
+        if not spec.public:
+            operation["security"] = [{"bearer": []}]
+        paths.setdefault(spec.path, {})[spec.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }

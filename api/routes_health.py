@@ -1,0 +1,45 @@
+"""Liveness, readiness (database reachable, migrations current) and the OpenAPI document."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.keys import DB
+from api.openapi import build_openapi
+from api.routing import RouteTable, respond
+from api.schemas import Health, Readiness
+from store.database import schema_status
+
+routes = RouteTable()
+OPENAPI = web.AppKey("openapi", dict)
+
+
+@routes.route("GET", "/healthz", summary="The process is up", responses={200: Health}, public=True, tag="ops")
+async def healthz(request: web.Request) -> web.Response:
+    return respond(Health())
+
+
+@routes.route("GET", "/readyz", summary="Database reachable and migrations current",
+              responses={200: Readiness, 503: Readiness}, public=True, tag="ops")
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        current, head = await schema_status(request.app[DB])
+    except Exception as exc:
+        return respond(Readiness(status="not_ready", database=f"unreachable: {exc.__class__.__name__}",
+                                 migrations={"current": None, "head": None}), 503)
+    ready = current == head
+    return respond(
+        Readiness(status="ready" if ready else "not_ready", database="ok",
+                  migrations={"current": current, "head": head}),
+        200 if ready else 503,
+    )
+
+
+@routes.route("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document", responses={},
+              public=True, tag="ops")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])
+
+
+def openapi_document(all_specs: list) -> dict:
+    return build_openapi(all_specs, title="Autopilot", version="0.1.0")

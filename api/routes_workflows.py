@@ -1,0 +1,93 @@
+"""Workflows: the catalogue with counts, manual triggers, and resuming paused runs."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.auth import PRINCIPAL
+from api.idempotency import IdempotentRequest
+from api.keys import CATALOG, PIPELINE, RUNS
+from api.middleware import request_id_of
+from api.routes_exceptions import start_run_once
+from api.routing import RouteTable, read_body, respond, validate
+from api.schemas import (
+    ExceptionIn,
+    ResumeRunRequest,
+    ResumeRunResponse,
+    RunRef,
+    TriggerWorkflowRequest,
+    TriggerWorkflowResponse,
+    WorkflowList,
+    WorkflowOut,
+)
+from pipeline.errors import RunNotPaused, WorkflowNotFound
+from pipeline.hitl import RESUMED_TOPIC
+from pipeline.statuses import RunStatus
+
+routes = RouteTable()
+TRIGGERED_TOPIC = "dashboard.workflow_triggered"
+
+
+@routes.route("GET", "/api/v1/workflows", summary="Workflows with their last run and counts per status",
+              responses={200: WorkflowList}, tag="workflows")
+async def list_workflows(request: web.Request) -> web.Response:
+    tenant = request[PRINCIPAL].tenant
+    counts = await request.app[RUNS].counts_by_workflow(tenant)
+    latest = await request.app[RUNS].latest_per_workflow(tenant)
+    items = []
+    for workflow in request.app[CATALOG].workflows.workflows:
+        last = latest.get(workflow.id)
+        per_status = counts.get(workflow.id, {})
+        items.append(WorkflowOut(
+            id=workflow.id, name=workflow.name, description=workflow.description,
+            last_run=RunRef(id=last.id, status=last.status, created_at=last.created_at) if last else None,
+            counts=per_status, total_runs=sum(per_status.values()),
+        ))
+    return respond(WorkflowList(items=items))
+
+
+@routes.route("POST", "/api/v1/workflows/{workflow_id}/trigger", summary="Start a workflow run by hand",
+              body=TriggerWorkflowRequest, responses={202: TriggerWorkflowResponse}, idempotent=True,
+              tag="workflows")
+async def trigger_workflow(request: web.Request) -> web.Response:
+    workflow_id = request.match_info["workflow_id"]
+    workflow = request.app[CATALOG].workflows.get(workflow_id)
+    if workflow is None:
+        raise WorkflowNotFound(f"no workflow {workflow_id}")
+    body, canonical = await read_body(request, TriggerWorkflowRequest)
+    exception = validate(ExceptionIn, body.payload, "body.payload")
+    return await start_run_once(
+        request, canonical, exception, workflow_id=workflow.id, trigger_type="manual",
+        answer=lambda run_id: TriggerWorkflowResponse(workflow_id=workflow.id, run_id=run_id),
+        extra_events=[(TRIGGERED_TOPIC, {"workflow_id": workflow.id, "trigger_type": "manual"})],
+    )
+
+
+@routes.route("POST", "/api/v1/workflows/{workflow_id}/runs/{run_id}/resume",
+              summary="Approve or reject a paused run", body=ResumeRunRequest,
+              responses={202: ResumeRunResponse}, idempotent=True, tag="workflows")
+async def resume_run(request: web.Request) -> web.Response:
+    workflow_id, run_id = request.match_info["workflow_id"], request.match_info["run_id"]
+    principal = request[PRINCIPAL]
+    body, canonical = await read_body(request, ResumeRunRequest)
+    idempotent = IdempotentRequest(request, principal.tenant, canonical)
+    if (replay := await idempotent.replay()) is not None:
+        return replay
+
+    def answer(status: str) -> ResumeRunResponse:
+        return ResumeRunResponse(
+            status="rejected" if status == RunStatus.REJECTED else "resuming",
+            run_id=run_id, workflow_id=workflow_id, event_topic=RESUMED_TOPIC,
+        )
+
+    try:
+        run = await request.app[PIPELINE].resume(
+            principal.tenant, workflow_id, run_id, body.payload, actor=principal.actor,
+            request_id=request_id_of(request),
+            idempotency_for=lambda status: idempotent.remember(202, answer(status)),
+        )
+    except RunNotPaused:  # a concurrent retry with this key may have won
+        if (replay := await idempotent.replay()) is not None:
+            return replay
+        raise
+    return respond(answer(run.status), 202)

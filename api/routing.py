@@ -1,0 +1,109 @@
+"""Routes declared with their models, so bodies are validated the same way everywhere and
+the OpenAPI document is generated from the very declarations the server runs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from pipeline.errors import ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    responses: dict[int, type[BaseModel]]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    public: bool = False
+    idempotent: bool = False
+    tag: str = "api"
+
+
+class RouteTable:
+    def __init__(self) -> None:
+        self.specs: list[RouteSpec] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        responses: dict[int, type[BaseModel]],
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        public: bool = False,
+        idempotent: bool = False,
+        tag: str = "api",
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.specs.append(
+                RouteSpec(method, path, handler, summary, responses, body, query, public, idempotent, tag)
+            )
+            return handler
+
+        return register
+
+    def install(self, app: web.Application) -> None:
+        for spec in self.specs:
+            app.router.add_route(spec.method, spec.path, spec.handler)
+
+
+def _details(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
+    details = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        loc = ".".join(str(part) for part in err["loc"])
+        details.append({"field": f"{prefix}.{loc}" if loc else prefix, "message": err["msg"], "type": err["type"]})
+    return details
+
+
+def validate(model: type[M], data: Any, prefix: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = _details(exc, prefix)
+        raise ValidationFailed(f"invalid {details[0]['field']}: {details[0]['message']}", details) from exc
+
+
+async def read_body(request: web.Request, model: type[M]) -> tuple[M, bytes]:
+    """The validated body, and its canonical JSON (sorted keys) for idempotency fingerprints."""
+    if request.content_length and request.content_length > MAX_BODY_BYTES:
+        raise ValidationFailed("the body is too large", [{"field": "body", "message": "over 1 MiB"}])
+    raw = await request.read()
+    try:
+        data = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed(
+            f"the body is not valid JSON: {exc}", [{"field": "body", "message": str(exc), "type": "json_invalid"}]
+        ) from exc
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "the body must be a JSON object", [{"field": "body", "message": "expected an object"}]
+        )
+    return validate(model, data, "body"), orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+
+
+def read_query(request: web.Request, model: type[M]) -> M:
+    return validate(model, dict(request.query), "query")
+
+
+def respond(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=model.__pydantic_serializer__.to_json(model),
+        content_type="application/json",
+        headers=headers,
+    )

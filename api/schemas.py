@@ -1,0 +1,212 @@
+"""Request and response bodies. Every route's body, answer and error is one of these, and
+``/openapi.json`` is generated from them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+class Body(BaseModel):
+    """Request bodies reject unknown fields, so a typo is an error and not a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExceptionIn(Body):
+    """An operational exception as a source system reports it; the tenant comes from the token."""
+
+    source: str = Field(min_length=1, max_length=64, examples=["stripe"])
+    source_id: str | None = Field(None, min_length=1, max_length=128, description="The source's own id")
+    domain: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", examples=["payments"])
+    type: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_*]+)*$", max_length=64, examples=["payment.failed"])
+    code: str | None = Field(None, max_length=64, examples=["card_declined"])
+    amount: Decimal | None = Field(None, ge=0, max_digits=18, decimal_places=4)
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", examples=["USD"])
+    sla_deadline: AwareDatetime | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _amount_has_currency(self) -> ExceptionIn:
+        if self.amount is not None and self.currency is None:
+            raise ValueError("currency is required when amount is given")
+        return self
+
+
+class RunAccepted(BaseModel):
+    run_id: str
+    workflow_id: str
+    status: str
+    links: dict[str, str]
+
+
+class RunSummary(BaseModel):
+    id: str
+    workflow_id: str
+    status: str
+    stage: str
+    trigger_type: str
+    domain: str | None
+    type: str | None
+    amount: str | None
+    currency: str | None
+    severity: str | None
+    playbook: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RunPage(BaseModel):
+    items: list[RunSummary]
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next, older page")
+
+
+class StepProgress(BaseModel):
+    id: str
+    name: str
+    action: str
+    type: str
+    assignee: str | None
+    status: str
+    outputs: dict[str, Any] | None = None
+
+
+class PlaybookProgress(BaseModel):
+    playbook: str
+    name: str
+    steps_total: int
+    steps_completed: int
+    current_step: str | None
+    steps: list[StepProgress]
+
+
+class PauseInfo(BaseModel):
+    gate: str
+    reason: str
+    requested_at: datetime
+    expires_at: datetime
+    payload_schema: dict[str, Any]
+
+
+class RunDetail(RunSummary):
+    started_by: str
+    trigger_ref: str | None
+    exception: dict[str, Any]
+    triage: dict[str, Any] | None
+    policy: dict[str, Any] | None
+    pause: PauseInfo | None
+    paused_step: str | None
+    playbook_progress: PlaybookProgress | None
+    feedback: dict[str, Any] | None
+    decisions: list[dict[str, Any]]
+    error: str | None
+    last_seq: int
+
+
+class EventOut(BaseModel):
+    id: int
+    run_id: str
+    seq: int
+    topic: str
+    actor: str
+    request_id: str | None
+    created_at: datetime
+    payload: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_after_seq: int | None
+
+
+class PendingRunItem(BaseModel):
+    """A paused run awaiting a human: why it paused and what a resumer must send."""
+
+    run_id: str
+    workflow_id: str
+    status: str
+    trigger_type: str
+    started_at: datetime
+    paused_step: str
+    gate: str
+    reason: str
+    requested_at: datetime
+    expires_at: datetime
+    payload_schema: dict[str, Any]
+    exception: dict[str, Any]
+    severity: str | None
+    playbook: str | None
+
+
+class PendingRunList(BaseModel):
+    items: list[PendingRunItem]
+    next_cursor: str | None = None
+
+
+class ResumeRunRequest(Body):
+    payload: dict[str, Any] = Field(
+        default_factory=dict, description="The decision; must fit the pause's payload_schema"
+    )
+
+
+class ResumeRunResponse(BaseModel):
+    status: Literal["resuming", "rejected"]
+    run_id: str
+    workflow_id: str
+    event_topic: str = "dashboard.hitl_resumed"
+
+
+class TriggerWorkflowRequest(Body):
+    payload: dict[str, Any] = Field(
+        default_factory=dict, description="The workflow's input; for exception_pipeline an exception"
+    )
+
+
+class TriggerWorkflowResponse(BaseModel):
+    status: Literal["dispatched"] = "dispatched"
+    workflow_id: str
+    run_id: str
+    event_topic: str = "dashboard.workflow_triggered"
+
+
+class RunRef(BaseModel):
+    id: str
+    status: str
+    created_at: datetime
+
+
+class WorkflowOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    last_run: RunRef | None
+    counts: dict[str, int]
+    total_runs: int
+
+
+class WorkflowList(BaseModel):
+    items: list[WorkflowOut]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    database: str
+    migrations: dict[str, str | None]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorDetail
+    request_id: str | None

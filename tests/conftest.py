@@ -1,0 +1,119 @@
+"""Shared fixtures: a real database per backend, the shipped catalog, a controllable clock,
+and a guard that fails any connection leaving this machine."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config.catalog import Catalog, load_catalog
+from config.settings import SHIPPED_CONFIG_DIR
+from store.database import migrate, open_engine
+
+POSTGRES_URL = os.environ.get(
+    "AUTOPILOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _is_local(address: object) -> bool:
+    if isinstance(address, str):  # a unix socket path
+        return True
+    host = address[0] if isinstance(address, tuple) else None
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback  # type: ignore[arg-type]
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach beyond loopback: the LLM endpoint and tools are faked locally."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def guarded(real):  # type: ignore[no-untyped-def]
+        def connect(self, address):  # type: ignore[no-untyped-def]
+            if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address):
+                raise ConnectionRefusedError(f"tests may not reach the network: {address!r}")
+            return real(self, address)
+
+        return connect
+
+    monkeypatch.setattr(socket.socket, "connect", guarded(real_connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded(real_connect_ex))
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return None
+    except OSError as exc:
+        return f"no PostgreSQL server answers on 127.0.0.1:5432 ({exc})"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A migrated database on each backend; PostgreSQL gets a schema of its own, dropped after."""
+    if request.param == "sqlite":
+        engine = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'autopilot.db'}")
+        await migrate(engine)
+        yield engine
+        await engine.dispose()
+        return
+    reason = _postgres_reachable()
+    if reason:
+        pytest.skip(reason)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = open_engine(POSTGRES_URL)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = open_engine(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}})
+    try:
+        await migrate(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'autopilot.db'}")
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog(SHIPPED_CONFIG_DIR)
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    yield FakeClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
