@@ -15,7 +15,7 @@ from aiohttp import web
 from config.settings import Settings
 from pipeline.errors import Unauthorized
 
-PRINCIPAL = "principal"
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", "Principal")  # type: ignore[arg-type]
 REQUIRED_CLAIMS = ("sub", "tenant", "roles", "exp")
 
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from config.catalog import Catalog
-from pipeline.statuses import STAGE_OF, RunStatus
-from store.records import EventRecord, RunRecord
-
 from api.schemas import (
     EventOut,
     PauseInfo,
@@ -15,6 +11,9 @@ from api.schemas import (
     RunSummary,
     StepProgress,
 )
+from config.catalog import Catalog
+from pipeline.statuses import STAGE_OF, RunStatus
+from store.records import EventRecord, RunRecord
 
 
 def stage_of(status: str) -> str:

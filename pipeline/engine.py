@@ -17,7 +17,8 @@ from pipeline.clock import Clock, IdFactory, utc_now
 from pipeline.committer import GroupCommitter
 from pipeline.errors import RunNotFound, RunNotPaused
 from pipeline.hitl import apply_decision, check_payload
-from pipeline.stages import STAGES, fail
+from pipeline.outcomes import fail
+from pipeline.stages import STAGES
 from pipeline.statuses import ACTIVE, RunStatus
 from pipeline.transition import Transition
 from store.records import IdempotentResponse, RunRecord, RunWrite

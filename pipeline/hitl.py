@@ -8,9 +8,9 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from agents.feedback import summarize
 from config.policies import ApprovalGate
 from pipeline.errors import ValidationFailed
+from pipeline.outcomes import record_feedback
 from pipeline.statuses import RunStatus
 from pipeline.transition import Transition
 
@@ -68,7 +68,7 @@ def apply_decision(t: Transition, payload: dict[str, Any], actor: str) -> str:
     if decision == "reject":
         t.status = RunStatus.REJECTED
         t.emit("run.rejected", actor, {"gate": pause_info["gate"], "reason": payload.get("reason")})
-        t.emit("feedback.recorded", "agent:feedback", summarize(t.state, "rejected", t.run.created_at, t.now))
+        record_feedback(t, "rejected")
     else:
         t.status = RunStatus.RESUMED
     return str(t.status)

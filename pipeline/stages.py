@@ -8,24 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agents.feedback import summarize
 from agents.policy import evaluate_policy
 from agents.resolution import walk_playbook
 from agents.triage import triage
 from config.catalog import Catalog
 from pipeline.hitl import pause
+from pipeline.outcomes import fail, record_feedback
 from pipeline.statuses import RunStatus
 from pipeline.transition import Transition
 
 Stage = Callable[[Transition, Catalog], None]
-
-
-def fail(t: Transition, error: str, actor: str) -> None:
-    """End the run as failed, with the reason and Feedback's record of it."""
-    t.status = RunStatus.FAILED
-    t.state["error"] = error
-    t.emit("run.failed", actor, {"error": error})
-    t.emit("feedback.recorded", "agent:feedback", summarize(t.state, "failed", t.run.created_at, t.now))
 
 
 def triage_stage(t: Transition, catalog: Catalog) -> None:
@@ -87,8 +79,7 @@ def resolution_stage(t: Transition, catalog: Catalog) -> None:
 
 
 def feedback_stage(t: Transition, catalog: Catalog) -> None:
-    t.state["feedback"] = summarize(t.state, "completed", t.run.created_at, t.now)
-    t.emit("feedback.recorded", "agent:feedback", t.state["feedback"])
+    record_feedback(t, "completed")
     t.status = RunStatus.COMPLETED
     t.emit("run.completed", "agent:feedback", {"duration_seconds": t.state["feedback"]["duration_seconds"]})
 

@@ -1,0 +1,113 @@
+"""The ``autopilot`` command: serve, migrate the database, mint development tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from datetime import timedelta
+
+from aiohttp import web
+
+from api.app import create_app
+from api.auth import TokenService, signing_secret
+from api.demo import DEMO_TENANT, demo_feed
+from api.logs import configure_logging
+from config.settings import SETTINGS_FILE_ENV, Settings
+from store.database import migrate, open_engine, schema_status
+
+DEMO_ROLES = ["viewer", "operator", "approver", "admin"]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    if getattr(args, "settings", None):
+        os.environ[SETTINGS_FILE_ENV] = args.settings
+    overrides = {k: v for k in ("host", "port", "data_dir") if (v := getattr(args, k, None)) is not None}
+    return Settings(**overrides)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging(settings.log_level, settings.log_format)
+    extra = [demo_feed(every_seconds=args.demo_interval)] if args.demo else []
+    app = create_app(settings, extra_contexts=extra)
+    base = f"http://{settings.host}:{settings.port}"
+
+    async def announce(_: web.Application) -> None:
+        if args.demo:
+            tokens = TokenService(signing_secret(settings))
+            token = tokens.mint(tenant=DEMO_TENANT, subject="demo", roles=DEMO_ROLES,
+                                ttl=timedelta(hours=settings.token_ttl_hours))
+            print(f"\nAutopilot is running on {base} with demo tenant '{DEMO_TENANT}'.\n")
+            print(f"Bearer token (tenant {DEMO_TENANT}, roles {', '.join(DEMO_ROLES)}):\n\n{token}\n")
+            print("Try:")
+            print(f"  export TOKEN={token}")
+            print(f'  curl -H "Authorization: Bearer $TOKEN" {base}/api/v1/runs')
+            print(f'  curl -H "Authorization: Bearer $TOKEN" {base}/api/v1/runs/pending-action')
+            print(f'  curl -H "Authorization: Bearer $TOKEN" {base}/api/v1/workflows')
+            print(f"  {base}/openapi.json   {base}/healthz   {base}/readyz\n", flush=True)
+        else:
+            print(f"Autopilot is running on {base}", flush=True)
+
+    app.on_startup.append(announce)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=10)
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def run() -> tuple[str | None, str | None]:
+        engine = open_engine(settings.resolved_database_url)
+        try:
+            await migrate(engine)
+            return await schema_status(engine)
+        finally:
+            await engine.dispose()
+
+    current, head = asyncio.run(run())
+    print(f"database at revision {current} (head {head})")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    ttl = timedelta(hours=args.ttl_hours if args.ttl_hours is not None else settings.token_ttl_hours)
+    tokens = TokenService(signing_secret(settings))
+    print(tokens.mint(tenant=args.tenant, subject=args.sub, roles=args.role, ttl=ttl))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="autopilot", description=__doc__)
+    root.add_argument("--settings", help="TOML settings file (also AUTOPILOT_SETTINGS_FILE)")
+    root.add_argument("--data-dir", dest="data_dir", help="where the SQLite file and keys live")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service and the pipeline")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--demo", action="store_true", help="feed the demo tenant with sample exceptions")
+    serve.add_argument("--demo-interval", type=float, default=4.0, help="seconds between demo exceptions")
+    serve.set_defaults(func=_serve)
+
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply migrations up to the newest").set_defaults(func=_db_upgrade)
+
+    token = commands.add_parser("token", help="mint a development token with the configured key")
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--sub", required=True)
+    token.add_argument("--role", action="append", required=True, help="repeat for several roles")
+    token.add_argument("--ttl-hours", type=float)
+    token.set_defaults(func=_token)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

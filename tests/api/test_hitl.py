@@ -1,0 +1,106 @@
+"""Paused runs: listed with their gate and schema, approved or rejected over HTTP, never resumed twice."""
+
+from __future__ import annotations
+
+import asyncio
+
+RESUME = "/api/v1/workflows/exception_pipeline/runs/{}/resume"
+
+
+async def paused_run(api, ingest) -> str:
+    run_id = await ingest(amount="18000.00", source_id="ch_big")
+    await api.settle()
+    return run_id
+
+
+async def test_a_large_amount_pauses_and_is_listed_with_what_a_resumer_must_send(api, ingest):
+    run_id = await paused_run(api, ingest)
+    status, page, _ = await api.call("GET", "/api/v1/runs/pending-action")
+    assert status == 200
+    [item] = page["items"]
+    assert item["run_id"] == run_id and item["status"] == "paused"
+    assert item["gate"] == item["paused_step"] == "ops_lead_approval"
+    assert "18000.00 USD is at or over 5000" in item["reason"]
+    assert item["payload_schema"]["properties"]["decision"]["enum"] == ["approve", "reject"]
+    assert item["expires_at"] > item["requested_at"]
+    _, run, _ = await api.call("GET", f"/api/v1/runs/{run_id}")
+    assert run["stage"] == "approval" and run["pause"]["gate"] == "ops_lead_approval"
+
+
+async def test_approve_resumes_the_run_to_completion(api, ingest):
+    run_id = await paused_run(api, ingest)
+    status, body, _ = await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
+    assert status == 202
+    assert body == {"status": "resuming", "run_id": run_id, "workflow_id": "exception_pipeline",
+                    "event_topic": "dashboard.hitl_resumed"}
+    await api.settle()
+    _, run, _ = await api.call("GET", f"/api/v1/runs/{run_id}")
+    assert run["status"] == "completed"
+    assert run["feedback"]["human_interventions"] == 1
+    assert run["decisions"][0]["by"] == "user:ann"
+    _, events, _ = await api.call("GET", f"/api/v1/runs/{run_id}/events?topic=dashboard.*")
+    [resumed] = events["items"]
+    assert resumed["actor"] == "user:ann" and resumed["payload"]["decision"] == "approve"
+    _, pending, _ = await api.call("GET", "/api/v1/runs/pending-action")
+    assert pending["items"] == []
+
+
+async def test_reject_ends_the_run_as_rejected_with_feedback(api, ingest):
+    run_id = await paused_run(api, ingest)
+    payload = {"decision": "reject", "reason": "customer already refunded by support"}
+    status, body, _ = await api.call("POST", RESUME.format(run_id), json={"payload": payload})
+    assert status == 202 and body["status"] == "rejected"
+    await api.settle()
+    _, run, _ = await api.call("GET", f"/api/v1/runs/{run_id}")
+    assert run["status"] == "rejected"
+    assert run["feedback"]["outcome"] == "rejected"
+    _, events, _ = await api.call("GET", f"/api/v1/runs/{run_id}/events")
+    assert [e["topic"] for e in events["items"]][-3:] == ["dashboard.hitl_resumed", "run.rejected", "feedback.recorded"]
+
+
+async def test_a_payload_that_does_not_fit_leaves_the_run_paused_and_answerable(api, ingest):
+    run_id = await paused_run(api, ingest)
+    status, body, _ = await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "reject"}})
+    assert status == 400
+    assert body["error"]["details"][0]["field"] == "payload.reason"
+    status, body, _ = await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "maybe"}})
+    assert status == 400 and body["error"]["details"][0]["field"] == "payload.decision"
+    status, body, _ = await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve", "x": 1}})
+    assert status == 400 and body["error"]["details"][0]["field"] == "payload.x"
+    _, run, _ = await api.call("GET", f"/api/v1/runs/{run_id}")
+    assert run["status"] == "paused"
+    status, _, _ = await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
+    assert status == 202
+
+
+async def test_a_second_resume_is_409_and_unknown_runs_are_404(api, ingest):
+    run_id = await paused_run(api, ingest)
+    await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
+    status, body, _ = await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
+    assert status == 409 and body["error"]["code"] == "RUN_NOT_PAUSED"
+    status, body, _ = await api.call("POST", RESUME.format("run_unknown"), json={"payload": {"decision": "approve"}})
+    assert status == 404 and body["error"]["code"] == "RUN_NOT_FOUND"
+
+
+async def test_concurrent_resumes_of_one_pause_let_exactly_one_through(api, ingest):
+    run_id = await paused_run(api, ingest)
+    answers = await asyncio.gather(*(
+        api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}}) for _ in range(5)
+    ))
+    assert sorted(status for status, _, _ in answers) == [202, 409, 409, 409, 409]
+    await api.settle()
+    _, events, _ = await api.call("GET", f"/api/v1/runs/{run_id}/events?topic=dashboard.hitl_resumed")
+    assert len(events["items"]) == 1
+
+
+async def test_the_wrong_workflow_or_another_tenant_cannot_resume(api, other_tenant, ingest):
+    run_id = await paused_run(api, ingest)
+    status, body, _ = await api.call("POST", f"/api/v1/workflows/other/runs/{run_id}/resume",
+                                     json={"payload": {"decision": "approve"}})
+    assert status == 404 and body["error"]["code"] == "RUN_NOT_FOUND"
+    status, body, _ = await other_tenant.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
+    assert status == 404
+    _, pending, _ = await other_tenant.call("GET", "/api/v1/runs/pending-action")
+    assert pending["items"] == []
+    _, run, _ = await api.call("GET", f"/api/v1/runs/{run_id}")
+    assert run["status"] == "paused"
