@@ -30,14 +30,15 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[str, Any]:
-    models: set[type[BaseModel]] = {ErrorEnvelope}
+    answers: set[type[BaseModel]] = {ErrorEnvelope}
+    bodies: set[type[BaseModel]] = set()
     for spec in specs:
-        models.update(spec.responses.values())
+        answers.update(spec.responses.values())
         if spec.body:
-            models.add(spec.body)
+            bodies.add(spec.body)
     key_map, defs = models_json_schema(
-        [(m, "serialization") for m in sorted(models, key=lambda m: m.__name__)]
-        + [(spec.body, "validation") for spec in specs if spec.body],
+        [(m, "serialization") for m in sorted(answers, key=lambda m: m.__name__)]
+        + [(m, "validation") for m in sorted(bodies, key=lambda m: m.__name__)],
         ref_template="#/components/schemas/{model}",
     )
     components = defs.get("$defs", {})

@@ -1,0 +1,71 @@
+"""Bearer tokens guard /api/v1; health, readiness and the OpenAPI document are public."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from api.app import route_specs
+
+SECRET = "test-secret-" + "x" * 32
+
+
+def forged(claims: dict, key: str = SECRET, algorithm: str = "HS256") -> str:
+    return jwt.encode(claims, key, algorithm=algorithm)
+
+
+def claims(**overrides):
+    base = {"sub": "ann", "tenant": "acme", "roles": ["admin"], "exp": datetime.now(UTC) + timedelta(hours=1)}
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "Token abc",
+        "Bearer ",
+        "Bearer not-a-jwt",
+        f"Bearer {forged(claims(), key='another-secret-' + 'y' * 32)}",
+        f"Bearer {forged(claims(exp=datetime.now(UTC) - timedelta(hours=1)))}",
+        f"Bearer {forged(claims(tenant=None))}",
+        f"Bearer {forged(claims(roles=None))}",
+        f"Bearer {forged(claims(exp=None))}",
+        f"Bearer {jwt.encode(claims(), None, algorithm='none')}",
+    ],
+)
+async def test_requests_without_a_valid_token_get_401(client, header):
+    headers = {"Authorization": header} if header else {}
+    response = await client.get("/api/v1/runs", headers=headers)
+    assert response.status == 401
+    body = await response.json()
+    assert body["error"]["code"] == "UNAUTHORIZED"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_health_and_readiness_need_no_token(client):
+    assert (await client.get("/healthz")).status == 200
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert response.status == 200
+    assert body["status"] == "ready" and body["migrations"]["current"] == body["migrations"]["head"]
+
+
+async def test_openapi_documents_every_route_with_its_models(client):
+    response = await client.get("/openapi.json")
+    document = await response.json()
+    for spec in route_specs():
+        operation = document["paths"][spec.path][spec.method.lower()]
+        assert operation["responses"], spec.path
+        if spec.body is not None:
+            ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            assert ref.rsplit("/", 1)[-1] in document["components"]["schemas"]
+    schemas = document["components"]["schemas"]
+    for name in ("PendingRunItem", "ResumeRunRequest", "ResumeRunResponse", "TriggerWorkflowRequest",
+                 "TriggerWorkflowResponse", "ErrorEnvelope", "ExceptionIn"):
+        assert name in schemas
+    resume = document["paths"]["/api/v1/workflows/{workflow_id}/runs/{run_id}/resume"]["post"]
+    assert "409" in resume["responses"] and "Idempotency-Key" in [p["name"] for p in resume["parameters"]]

@@ -1,0 +1,85 @@
+"""Resolution walks a playbook: automatic steps in order, a stop at a human step, a failure on an action error."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from agents.resolution import walk_playbook
+from config.playbooks import Playbook
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+SCOPE = {
+    "exception": {"id": "run_1", "code": "card_declined", "amount": 42.5, "currency": "USD",
+                  "context": {"customer_email": "maria@example.com"}},
+    "run": {"id": "run_1", "severity": "low"},
+}
+
+
+def playbook(*steps: dict[str, Any]) -> Playbook:
+    return Playbook(id="demo", name="Demo", version=3, steps=list(steps))
+
+
+ASSIGN = {"id": "assign", "name": "Assign", "action": "assign_owner", "params": {"owner": "queue:ops"}}
+HOLD = {"id": "hold", "name": "Hold", "action": "set_status",
+        "params": {"status": "payment_hold", "reason": "declined ({exception.code})"}}
+TELL = {"id": "tell", "name": "Tell", "action": "notify",
+        "params": {"to": "{exception.context.customer_email}",
+                   "message": "{exception.amount} {exception.currency} owned by {steps.assign.outputs.owner}"}}
+ASK = {"id": "ask", "name": "Ask a human", "type": "human", "action": "human_task", "assignee": "queue:ops"}
+
+
+def test_automatic_steps_run_in_order_with_placeholders_filled() -> None:
+    outcome = walk_playbook(playbook(ASSIGN, HOLD, TELL), SCOPE, {}, NOW)
+    assert outcome.status == "resolved" and outcome.error is None
+    assert [t for t, _ in outcome.events] == [
+        "playbook.started", *["playbook.step_completed"] * 3, "playbook.completed",
+    ]
+    completed = [p for t, p in outcome.events if t == "playbook.step_completed"]
+    assert [(p["step_order"], p["step_id"]) for p in completed] == [(1, "assign"), (2, "hold"), (3, "tell")]
+    assert completed[1]["outputs"] == {"status": "payment_hold", "reason": "declined (card_declined)"}
+    assert completed[2]["outputs"]["target"] == "maria@example.com"
+    assert completed[2]["outputs"]["message"] == "42.5 USD owned by queue:ops"
+    assert outcome.run_changes == {"owner": "queue:ops", "exception_status": "payment_hold"}
+    assert {sid: rec["status"] for sid, rec in outcome.progress.items()} == dict.fromkeys(
+        ["assign", "hold", "tell"], "completed"
+    )
+
+
+def test_a_human_step_stops_the_walk_waiting_for_input() -> None:
+    outcome = walk_playbook(playbook(ASSIGN, ASK, HOLD), SCOPE, {}, NOW)
+    assert outcome.status == "waiting_for_input"
+    assert outcome.waiting_step == "ask"
+    assert [t for t, _ in outcome.events] == ["playbook.started", "playbook.step_completed", "run.waiting_for_input"]
+    waiting = outcome.events[-1][1]
+    assert (waiting["step_id"], waiting["step_order"], waiting["assignee"]) == ("ask", 2, "queue:ops")
+    assert "hold" not in outcome.progress
+    assert outcome.progress["ask"]["status"] == "waiting_for_input"
+
+
+def test_a_walk_picks_up_after_the_completed_steps_without_restarting() -> None:
+    first = walk_playbook(playbook(ASSIGN, ASK, HOLD), SCOPE, {}, NOW)
+    progress = {**first.progress, "ask": {"status": "completed", "order": 2, "outputs": {}}}
+    second = walk_playbook(playbook(ASSIGN, ASK, HOLD), SCOPE, progress, NOW)
+    assert second.status == "resolved"
+    assert [(t, p.get("step_id")) for t, p in second.events] == [
+        ("playbook.step_completed", "hold"), ("playbook.completed", None),
+    ]
+
+
+def test_an_action_error_fails_the_walk_and_runs_nothing_after_it() -> None:
+    broken = {"id": "broken", "name": "Broken", "action": "set_status", "params": {}}
+    outcome = walk_playbook(playbook(ASSIGN, broken, TELL), SCOPE, {}, NOW)
+    assert outcome.status == "failed"
+    assert outcome.error == "step broken: set_status needs a 'status' parameter"
+    assert [t for t, _ in outcome.events][-1] == "playbook.step_failed"
+    assert outcome.progress["broken"]["status"] == "failed"
+    assert "tell" not in outcome.progress
+
+
+def test_a_missing_value_is_noted_not_invented() -> None:
+    lonely = {"id": "tell", "name": "Tell", "action": "notify", "params": {"to": "{exception.context.phone}"}}
+    outcome = walk_playbook(playbook(lonely), {"exception": {"context": {}}}, {}, NOW)
+    [(_, step)] = [e for e in outcome.events if e[0] == "playbook.step_completed"]
+    assert step["outputs"]["target"] == "operations"
+    assert "no value for exception.context.phone" in step["notes"]
