@@ -11,6 +11,7 @@ from aiohttp import web
 from api import routes_exceptions, routes_health, routes_runs, routes_workflows
 from api.auth import PRINCIPAL, TokenService, principal_from, signing_secret
 from api.keys import BUS, CATALOG, CLOCK, DB, EVENTS, IDEMPOTENCY, PIPELINE, RUNS, SETTINGS, TOKENS
+from api.metrics import install_metrics, metrics_middleware
 from api.middleware import add_request_id_header, errors_middleware
 from api.routes_health import OPENAPI, openapi_document
 from api.routing import RouteSpec
@@ -71,7 +72,9 @@ def create_app(
     clock: Clock = utc_now,
     extra_contexts: list[Callable[[web.Application], AsyncIterator[None]]] = (),  # type: ignore[assignment]
 ) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=1 << 20)
+    app = web.Application(
+        middlewares=[metrics_middleware, errors_middleware, auth_middleware], client_max_size=1 << 20
+    )
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[CATALOG] = load_catalog(settings.config_dir)
@@ -81,6 +84,7 @@ def create_app(
     app.cleanup_ctx.extend([_database, _pipeline, *extra_contexts])
     for table in ROUTE_TABLES:
         table.install(app)
+    install_metrics(app)
     app[OPENAPI] = openapi_document(route_specs())
     if STATIC_DIR.is_dir() and any(STATIC_DIR.iterdir()):
         app.router.add_get("/", _index)

@@ -4,6 +4,7 @@ their events are published on the bus only after that transaction commits (outbo
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,6 +27,9 @@ class GroupCommitter:
         self._closing = False
         self.batches = 0
         self.writes = 0
+        self.events = 0
+        self.statuses: Counter[str] = Counter()
+        """How many committed writes left a run in each status (for metrics)."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-committer")
@@ -69,14 +73,16 @@ class GroupCommitter:
         self.batches += 1
         self.writes += len(batch)
         committed: list[EventRecord] = []
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
+        for (write, future), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 if not future.done():
                     future.set_exception(outcome)
                 continue
             committed.extend(outcome)
+            self.statuses[write.run.status] += 1
             if not future.done():
                 future.set_result(outcome)
+        self.events += len(committed)
         try:
             self._bus.publish(committed)
         except Exception:  # a broken subscriber must not stop commits; the log has the events

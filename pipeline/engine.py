@@ -78,6 +78,11 @@ class PipelineEngine:
         """Wait until every queued run has paused, is waiting, or has ended."""
         await self._queue.join()
 
+    @property
+    def queued(self) -> int:
+        """Runs waiting for a worker."""
+        return self._queue.qsize()
+
     def new_run_id(self) -> str:
         return self.ids("run")
 

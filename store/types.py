@@ -20,6 +20,11 @@ def dumps_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def sqlite_timestamp(value: datetime) -> str:
+    """How SQLite stores a time: naive UTC, fixed-width ISO-8601, so text order is time order."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Always hands back aware UTC datetimes. PostgreSQL keeps timestamptz; SQLite keeps
     fixed-width ISO-8601 UTC text, which sorts like time and parses in C."""
@@ -37,10 +42,9 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
         if dialect.name == "sqlite":
-            return value.replace(tzinfo=None).isoformat(timespec="microseconds")
-        return value
+            return sqlite_timestamp(value)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from store.driver_rows import insert_rows, update_rows
 from store.records import EventRecord, RunWrite
 from store.tables import events, idempotency_keys, runs
 
@@ -22,7 +24,6 @@ _update_run = (
     .where(runs.c.id == bindparam("b_id"), runs.c.version == bindparam("b_version"))
     .values({name: bindparam(name) for name in _MUTABLE})
 )
-_insert_events = insert(events)
 _next_pg_ids = text(
     "SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :n)"
 )
@@ -41,61 +42,35 @@ async def _allocate_event_ids(conn: AsyncConnection, n: int) -> list[int]:
 
 
 def _run_row(write: RunWrite) -> dict:
-    r = write.run
-    return {
-        "id": r.id, "tenant_id": r.tenant_id, "workflow_id": r.workflow_id, "status": r.status,
-        "trigger_type": r.trigger_type, "trigger_ref": r.trigger_ref, "started_by": r.started_by,
-        "version": r.version, "last_seq": r.last_seq, "exception": r.exception, "state": r.state,
-        "sla_deadline": r.sla_deadline, "pause_expires_at": r.pause_expires_at,
-        "created_at": r.created_at, "updated_at": r.updated_at,
-    }
+    return {column.name: getattr(write.run, column.name) for column in runs.columns}
 
 
-def _update_params(write: RunWrite) -> dict:
-    r = write.run
-    params = {name: getattr(r, name) for name in _MUTABLE}
-    params.update(b_id=r.id, b_version=r.version - 1)
-    return params
+def _update_row(write: RunWrite) -> dict:
+    row = {name: getattr(write.run, name) for name in _MUTABLE}
+    row.update(id=write.run.id, version_before=write.run.version - 1)
+    return row
 
 
 async def _apply(conn: AsyncConnection, batch: Sequence[RunWrite]) -> list[list[EventRecord]]:
     new_runs = [_run_row(w) for w in batch if w.is_new]
     if new_runs:
-        await conn.execute(insert(runs), new_runs)
-    updates = [_update_params(w) for w in batch if not w.is_new]
+        await insert_rows(conn, runs, new_runs)
+    updates = [_update_row(w) for w in batch if not w.is_new]
     if updates:
-        if conn.dialect.supports_sane_multi_rowcount or len(updates) == 1:
-            result = await conn.execute(_update_run, updates)
-            if result.rowcount != len(updates):
-                raise WriteConflict("a run was changed by another writer")
-        else:
-            for params in updates:
-                result = await conn.execute(_update_run, params)
-                if result.rowcount != 1:
-                    raise WriteConflict(f"run {params['b_id']} was changed by another writer")
-    answers = [w.idempotency for w in batch if w.idempotency is not None]
+        changed = await update_rows(conn, runs, {"id": "id", "version": "version_before"}, updates, _update_run)
+        if changed != len(updates):
+            raise WriteConflict("a run was changed by another writer")
+    answers = [asdict(w.idempotency) for w in batch if w.idempotency is not None]
     if answers:
-        await conn.execute(
-            insert(idempotency_keys),
-            [
-                {"tenant_id": a.tenant_id, "key": a.key, "fingerprint": a.fingerprint,
-                 "status_code": a.status_code, "response": a.response, "created_at": a.created_at}
-                for a in answers
-            ],
-        )
-    rows = [
-        {"id": 0, "tenant_id": w.run.tenant_id, "run_id": w.run.id, "seq": e.seq, "topic": e.topic,
-         "actor": e.actor, "request_id": e.request_id, "payload": e.payload,
-         "created_at": e.created_at}
-        for w in batch
-        for e in w.events
-    ]
-    ids: list[int] = []
-    if rows:
-        ids = await _allocate_event_ids(conn, len(rows))
-        for row, event_id in zip(rows, ids, strict=True):
-            row["id"] = event_id
-        await conn.execute(_insert_events, rows)
+        await insert_rows(conn, idempotency_keys, answers)
+    drafts = [(w.run, e) for w in batch for e in w.events]
+    ids = await _allocate_event_ids(conn, len(drafts)) if drafts else []
+    if drafts:
+        await insert_rows(conn, events, [
+            {"id": event_id, "tenant_id": run.tenant_id, "run_id": run.id, "seq": e.seq, "topic": e.topic,
+             "actor": e.actor, "request_id": e.request_id, "payload": e.payload, "created_at": e.created_at}
+            for event_id, (run, e) in zip(ids, drafts, strict=True)
+        ])
     committed: list[list[EventRecord]] = []
     position = 0
     for w in batch:

@@ -69,3 +69,14 @@ async def test_openapi_documents_every_route_with_its_models(client):
         assert name in schemas
     resume = document["paths"]["/api/v1/workflows/{workflow_id}/runs/{run_id}/resume"]["post"]
     assert "409" in resume["responses"] and "Idempotency-Key" in [p["name"] for p in resume["parameters"]]
+
+
+async def test_metrics_count_requests_per_route_and_the_pipeline_commits(api, client, ingest):
+    await ingest()
+    await api.settle()
+    response = await client.get("/metrics")
+    assert response.status == 200
+    text = await response.text()
+    assert 'autopilot_http_request_duration_seconds_count{method="POST",route="/api/v1/exceptions",status="202"} 1.0' in text
+    assert 'autopilot_run_writes_by_status_total{status="completed"} 1.0' in text
+    assert "autopilot_events_committed_total 11.0" in text

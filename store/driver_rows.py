@@ -1,0 +1,80 @@
+"""Bulk writes that skip SQLAlchemy's per-row bind processing on SQLite.
+
+On the embedded default, per-row parameter processing (JSON, datetimes) in the event loop
+was most of the write path's cost. Here the SQL is generated from the same ``Table``, and each
+value is converted once by the column's type, then the rows go straight to the driver.
+PostgreSQL keeps SQLAlchemy Core's ``executemany``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import JSON
+
+from store.types import UTCDateTime, dumps_json, sqlite_timestamp
+
+Convert = Callable[[Any], Any]
+
+
+def _converter(column_type: Any) -> Convert | None:
+    if isinstance(column_type, UTCDateTime):
+        return lambda v: None if v is None else sqlite_timestamp(v)
+    if isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
+        return lambda v: None if v is None else dumps_json(v)
+    return None
+
+
+@cache
+def _columns(table: Table, names: tuple[str, ...]) -> tuple[Convert | None, ...]:
+    return tuple(_converter(table.c[name].type) for name in names)
+
+
+def _tuples(
+    table: Table, columns: tuple[str, ...], keys: tuple[str, ...], rows: Sequence[dict[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """Each row's values for ``keys``, converted as ``columns`` (the same order) store them."""
+    converters = _columns(table, columns)
+    return [
+        tuple(value if convert is None else convert(value)
+              for convert, value in zip(converters, (row[k] for k in keys), strict=True))
+        for row in rows
+    ]
+
+
+async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    names = tuple(rows[0])
+    if conn.dialect.name != "sqlite":
+        await conn.execute(table.insert(), list(rows))
+        return
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    await conn.exec_driver_sql(sql, _tuples(table, names, names, rows))
+
+
+async def update_rows(
+    conn: AsyncConnection, table: Table, where: dict[str, str], rows: Sequence[dict[str, Any]], core: Any
+) -> int:
+    """Set every other key of each row on the row matching ``where`` (column -> row key);
+    return how many rows changed in all, so a caller can tell a guard that did not match.
+
+    ``core`` is the equivalent Core statement, binding ``b_<column>`` for each ``where``
+    column, for backends that take the general path.
+    """
+    sets = tuple(k for k in rows[0] if k not in where.values())
+    if conn.dialect.name != "sqlite":
+        total = 0
+        for row in rows:
+            params = {k: row[k] for k in sets} | {f"b_{col}": row[key] for col, key in where.items()}
+            result: CursorResult[Any] = await conn.execute(core, params)
+            total += result.rowcount
+        return total
+    sql = (f"UPDATE {table.name} SET {', '.join(f'{n} = ?' for n in sets)} "
+           f"WHERE {' AND '.join(f'{col} = ?' for col in where)}")
+    columns, keys = sets + tuple(where), sets + tuple(where.values())
+    result = await conn.exec_driver_sql(sql, _tuples(table, columns, keys, rows))
+    return result.rowcount
