@@ -77,6 +77,7 @@ async def test_metrics_count_requests_per_route_and_the_pipeline_commits(api, cl
     response = await client.get("/metrics")
     assert response.status == 200
     text = await response.text()
-    assert 'autopilot_http_request_duration_seconds_count{method="POST",route="/api/v1/exceptions",status="202"} 1.0' in text
+    ingested = 'method="POST",route="/api/v1/exceptions",status="202"'
+    assert f"autopilot_http_request_duration_seconds_count{{{ingested}}} 1.0" in text
     assert 'autopilot_run_writes_by_status_total{status="completed"} 1.0' in text
     assert "autopilot_events_committed_total 11.0" in text
