@@ -85,10 +85,10 @@ def feedback(state: PipelineState) -> PipelineState:
 def build_graph() -> StateGraph:
     graph = StateGraph(PipelineState)
     names = ["triage", "policy", "approval_gate", "resolution", "feedback"]
-    for name, fn in zip(names, (triage, policy, approval_gate, resolution, feedback)):
+    for name, fn in zip(names, (triage, policy, approval_gate, resolution, feedback), strict=True):
         graph.add_node(name, fn)
     graph.add_edge(START, names[0])
-    for a, b in zip(names, names[1:]):
+    for a, b in zip(names[:-1], names[1:], strict=True):
         graph.add_edge(a, b)
     graph.add_edge(names[-1], END)
     return graph

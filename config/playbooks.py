@@ -8,7 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from config.severity import Severity
 from config.yaml_source import ConfigError, ConfigErrors, load_model
@@ -78,22 +79,30 @@ class Playbook(_Strict):
     match: MatchConditions = Field(default_factory=MatchConditions)
     steps: list[Step] = Field(min_length=1)
 
-    @field_validator("steps")
-    @classmethod
-    def _steps_are_consistent(cls, steps: list[Step]) -> list[Step]:
+    @model_validator(mode="after")
+    def _steps_are_consistent(self) -> Playbook:
+        """Cross-step rules, each reported at the step (and field) that breaks it."""
+        problems: list[InitErrorDetails] = []
+
+        def problem(index: int, field: str, message: str) -> None:
+            problems.append(InitErrorDetails(
+                type=PydanticCustomError("playbook_step", message), loc=("steps", index, field), input=None,
+            ))
+
         seen: set[str] = set()
-        for step in steps:
+        for index, step in enumerate(self.steps):
             if step.id in seen:
-                raise ValueError(f"step id '{step.id}' is used twice")
+                problem(index, "id", f"step id '{step.id}' is used twice")
             for dep in step.depends_on:
                 if dep not in seen:
-                    raise ValueError(f"step '{step.id}' depends on '{dep}', not an earlier step")
+                    problem(index, "depends_on", f"step '{step.id}' depends on '{dep}', not an earlier step")
             for name in _placeholders(step.params):
-                problem = _placeholder_problem(name, seen)
-                if problem:
-                    raise ValueError(f"step '{step.id}': placeholder {{{name}}} {problem}")
+                if reason := _placeholder_problem(name, seen):
+                    problem(index, "params", f"step '{step.id}': placeholder {{{name}}} {reason}")
             seen.add(step.id)
-        return steps
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self
 
     @property
     def has_risky_step(self) -> bool:

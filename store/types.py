@@ -22,6 +22,8 @@ def dumps_json(value: Any) -> str:
 
 def sqlite_timestamp(value: datetime) -> str:
     """How SQLite stores a time: naive UTC, fixed-width ISO-8601, so text order is time order."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
@@ -40,10 +42,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
         if dialect.name == "sqlite":
             return sqlite_timestamp(value)
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
         return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -47,14 +48,20 @@ async def engines(catalog: Catalog, clock: Any) -> AsyncIterator[Callable[..., A
 
     async def make(db: AsyncEngine, bus: Any = None) -> PipelineEngine:
         engine = PipelineEngine(db, bus or InProcessBus(), catalog, clock=clock, workers=4)
-        engine.recovered = await engine.start()  # type: ignore[attr-defined]
         started.append(engine)
+        recovered[engine] = await engine.start()
         return engine
 
+    recovered: dict[PipelineEngine, int] = {}
+    make.recovered = recovered  # type: ignore[attr-defined]
     yield make
     for engine in started:
-        if engine._workers:
-            await engine.stop()
+        await engine.stop()  # stopping twice is harmless
+
+
+async def settle(engine: PipelineEngine) -> None:
+    """Wait for the engine to go idle; a stuck engine fails the test instead of hanging it."""
+    await asyncio.wait_for(engine.drain(), timeout=30)
 
 
 async def topics(db: AsyncEngine, run: RunRecord) -> list[str]:
@@ -66,7 +73,7 @@ async def topics(db: AsyncEngine, run: RunRecord) -> list[str]:
 async def start(engine: PipelineEngine, clock: Any, amount: str = "42.50", tenant: str = "acme") -> RunRecord:
     run = await engine.start_run(tenant, WORKFLOW, card_declined(clock, amount), actor="user:ana",
                                  trigger_type="api")
-    await engine.drain()
+    await settle(engine)
     return await engine.runs.get(tenant, run.id)
 
 
@@ -109,7 +116,7 @@ async def test_approving_a_paused_run_completes_it(sqlite_db, engines, clock) ->
     paused = await start(engine, clock, amount="7500")
     clock.advance(minutes=5)
     await engine.resume("acme", WORKFLOW, paused.id, {"decision": "approve"}, actor="user:lead")
-    await engine.drain()
+    await settle(engine)
     run = await engine.runs.get("acme", paused.id)
     assert run.status == "completed" and run.pause_expires_at is None and "pause" not in run.state
     assert await topics(sqlite_db, run) == PAUSED + ["dashboard.hitl_resumed"] + COMPLETED[3:]
@@ -135,7 +142,7 @@ async def test_a_reject_with_a_reason_ends_the_run(sqlite_db, engines, clock) ->
     paused = await start(engine, clock, amount="7500")
     decision = {"decision": "reject", "reason": "customer already refunded"}
     resumed = await engine.resume("acme", WORKFLOW, paused.id, decision, actor="user:lead")
-    await engine.drain()
+    await settle(engine)
     run = await engine.runs.get("acme", paused.id)
     assert resumed.status == run.status == "rejected"
     assert await topics(sqlite_db, run) == PAUSED + ["dashboard.hitl_resumed", "run.rejected", "feedback.recorded"]
@@ -148,12 +155,27 @@ async def test_a_second_resume_is_not_paused_and_an_unknown_run_is_not_found(sql
     await engine.resume("acme", WORKFLOW, paused.id, {"decision": "approve"}, actor="user:lead")
     with pytest.raises(RunNotPaused):
         await engine.resume("acme", WORKFLOW, paused.id, {"decision": "approve"}, actor="user:lead")
-    await engine.drain()
+    await settle(engine)
     for tenant, workflow, run_id in [("acme", WORKFLOW, "run_nope"), ("globex", WORKFLOW, paused.id),
                                      ("acme", "other_workflow", paused.id)]:
         with pytest.raises(RunNotFound):
             await engine.resume(tenant, workflow, run_id, {"decision": "approve"}, actor="user:lead")
     assert (await topics(sqlite_db, paused)).count("dashboard.hitl_resumed") == 1
+
+
+async def test_two_racing_resumes_apply_one_decision(sqlite_db, engines, clock) -> None:
+    engine = await engines(sqlite_db)
+    paused = await start(engine, clock, amount="7500")
+    outcomes = await asyncio.gather(
+        engine.resume("acme", WORKFLOW, paused.id, {"decision": "approve"}, actor="user:lead"),
+        engine.resume("acme", WORKFLOW, paused.id, {"decision": "reject", "reason": "no"}, actor="user:cfo"),
+        return_exceptions=True,
+    )
+    assert sorted(type(o).__name__ for o in outcomes) == ["RunNotPaused", "RunRecord"]
+    await settle(engine)
+    run = await engine.runs.get("acme", paused.id)
+    assert run.state["human_interventions"] == 1
+    assert (await topics(sqlite_db, run)).count("dashboard.hitl_resumed") == 1
 
 
 async def test_a_restart_finishes_runs_left_mid_pipeline_exactly_once(sqlite_db, engines, clock, catalog) -> None:
@@ -176,8 +198,8 @@ async def test_a_restart_finishes_runs_left_mid_pipeline_exactly_once(sqlite_db,
     assert not any(isinstance(o, Exception) for o in await write_batch(sqlite_db, writes))
 
     second = await engines(sqlite_db)
-    await second.drain()
-    assert second.recovered == 2  # the paused run waits for a human, it is not picked up
+    await settle(second)
+    assert engines.recovered[second] == 2  # the paused run waits for a human, it is not picked up
     for write in writes:
         run = await second.runs.get("acme", write.run.id)
         assert run.status == "completed"
@@ -185,8 +207,8 @@ async def test_a_restart_finishes_runs_left_mid_pipeline_exactly_once(sqlite_db,
     assert (await second.runs.get("acme", paused.id)).status == "paused"
     await second.stop()
     third = await engines(sqlite_db)
-    await third.drain()
-    assert third.recovered == 0
+    await settle(third)
+    assert engines.recovered[third] == 0
     assert await topics(sqlite_db, writes[0].run) == COMPLETED
 
 

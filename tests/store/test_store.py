@@ -161,3 +161,11 @@ async def test_the_log_reads_in_order_and_within_the_tenant(db: AsyncEngine) -> 
     assert [e.id for e in await log.after("acme", acme_ids[2])] == acme_ids[3:]
     assert [e.id for e in await log.after("acme", 0, limit=2)] == acme_ids[:2]
     assert [e.topic for e in await log.after("globex", 0)] == ["run.received"]
+
+
+async def test_a_naive_timestamp_is_refused_on_every_backend(db: AsyncEngine) -> None:
+    write = new_run("run_naive")
+    write.run.created_at = datetime(2026, 11, 24, 9, 0)  # no tzinfo
+    with pytest.raises(Exception, match="naive datetime"):
+        await write_batch(db, [write])
+    assert await RunRepository(db).get("acme", "run_naive") is None
