@@ -15,6 +15,7 @@ from api.auth import TokenService, signing_secret
 from api.demo import DEMO_TENANT, demo_feed
 from api.logs import configure_logging
 from config.settings import SETTINGS_FILE_ENV, Settings
+from pipeline.runtime import tune_garbage_collector
 from store.database import migrate, open_engine, schema_status
 
 DEMO_ROLES = ["viewer", "operator", "approver", "admin"]
@@ -35,6 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
     base = f"http://{settings.host}:{settings.port}"
 
     async def announce(_: web.Application) -> None:
+        tune_garbage_collector()
         if args.demo:
             tokens = TokenService(signing_secret(settings))
             token = tokens.mint(tenant=DEMO_TENANT, subject="demo", roles=DEMO_ROLES,

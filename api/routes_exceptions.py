@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from api.auth import PRINCIPAL
 from api.idempotency import IdempotentRequest
@@ -13,6 +12,7 @@ from api.keys import PIPELINE
 from api.middleware import request_id_of
 from api.routing import RouteTable, read_body, respond
 from api.schemas import ExceptionIn, RunAccepted
+from store.records import RunRecord
 from store.writer import WriteConflict
 
 routes = RouteTable()
@@ -29,26 +29,26 @@ async def start_run_once(
     answer: Any,
     extra_events: list[tuple[str, dict[str, Any]]] = (),  # type: ignore[assignment]
 ) -> web.Response:
-    """Start a run unless this request was already answered; ``answer(run_id)`` is the 202 body."""
+    """Start a run unless this request was already answered; ``answer(run)`` is the 202 body."""
     principal = request[PRINCIPAL]
     idempotent = IdempotentRequest(request, principal.tenant, canonical_body)
     if (replay := await idempotent.replay()) is not None:
         return replay
     engine = request.app[PIPELINE]
     run_id = engine.new_run_id()
-    body: BaseModel = answer(run_id)
     try:
-        await engine.start_run(
+        run = await engine.start_run(
             principal.tenant, workflow_id, exception.model_dump(mode="json"),
             actor=principal.actor, trigger_type=trigger_type, run_id=run_id,
-            request_id=request_id_of(request), idempotency=idempotent.remember(202, body),
+            request_id=request_id_of(request),
+            idempotency_for=lambda run: idempotent.remember(202, answer(run)),
             extra_events=[(topic, {**payload, "run_id": run_id}) for topic, payload in extra_events],
         )
     except WriteConflict:  # the same key arrived concurrently and won
         if (replay := await idempotent.replay()) is not None:
             return replay
         raise
-    return respond(body, 202)
+    return respond(answer(run), 202)
 
 
 @routes.route("POST", "/api/v1/exceptions", summary="Ingest an exception; starts a pipeline run",
@@ -56,10 +56,10 @@ async def start_run_once(
 async def ingest_exception(request: web.Request) -> web.Response:
     exception, canonical = await read_body(request, ExceptionIn)
 
-    def accepted(run_id: str) -> RunAccepted:
+    def accepted(run: RunRecord) -> RunAccepted:
         return RunAccepted(
-            run_id=run_id, workflow_id=PIPELINE_WORKFLOW, status="received",
-            links={"run": f"/api/v1/runs/{run_id}", "events": f"/api/v1/runs/{run_id}/events"},
+            run_id=run.id, workflow_id=PIPELINE_WORKFLOW, status=run.status,
+            links={"run": f"/api/v1/runs/{run.id}", "events": f"/api/v1/runs/{run.id}/events"},
         )
 
     return await start_run_once(

@@ -23,6 +23,7 @@ from api.schemas import (
 from pipeline.errors import RunNotPaused, WorkflowNotFound
 from pipeline.hitl import RESUMED_TOPIC
 from pipeline.statuses import RunStatus
+from store.records import RunRecord
 
 routes = RouteTable()
 TRIGGERED_TOPIC = "dashboard.workflow_triggered"
@@ -58,7 +59,7 @@ async def trigger_workflow(request: web.Request) -> web.Response:
     exception = validate(ExceptionIn, body.payload, "body.payload")
     return await start_run_once(
         request, canonical, exception, workflow_id=workflow.id, trigger_type="manual",
-        answer=lambda run_id: TriggerWorkflowResponse(workflow_id=workflow.id, run_id=run_id),
+        answer=lambda run: TriggerWorkflowResponse(workflow_id=workflow.id, run_id=run.id),
         extra_events=[(TRIGGERED_TOPIC, {"workflow_id": workflow.id, "trigger_type": "manual"})],
     )
 
@@ -74,9 +75,9 @@ async def resume_run(request: web.Request) -> web.Response:
     if (replay := await idempotent.replay()) is not None:
         return replay
 
-    def answer(status: str) -> ResumeRunResponse:
+    def answer(run: RunRecord) -> ResumeRunResponse:
         return ResumeRunResponse(
-            status="rejected" if status == RunStatus.REJECTED else "resuming",
+            status="rejected" if run.status == RunStatus.REJECTED else "resuming",
             run_id=run_id, workflow_id=workflow_id, event_topic=RESUMED_TOPIC,
         )
 
@@ -84,10 +85,10 @@ async def resume_run(request: web.Request) -> web.Response:
         run = await request.app[PIPELINE].resume(
             principal.tenant, workflow_id, run_id, body.payload, actor=principal.actor,
             request_id=request_id_of(request),
-            idempotency_for=lambda status: idempotent.remember(202, answer(status)),
+            idempotency_for=lambda run: idempotent.remember(202, answer(run)),
         )
     except RunNotPaused:  # a concurrent retry with this key may have won
         if (replay := await idempotent.replay()) is not None:
             return replay
         raise
-    return respond(answer(run.status), 202)
+    return respond(answer(run), 202)

@@ -37,6 +37,8 @@ class ExceptionIn(Body):
 
 
 class RunAccepted(BaseModel):
+    """The run is recorded; ``status`` is where its first committed step left it."""
+
     run_id: str
     workflow_id: str
     status: str

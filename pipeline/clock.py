@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ class IdFactory:
 
     def __init__(self, millis: Callable[[], int] | None = None) -> None:
         self._millis = millis or (lambda: time.time_ns() // 1_000_000)
+        self._random = random.Random(os.urandom(16))  # ids are unique, not secret
         self._last_ms = -1
         self._counter = 0
 
@@ -30,8 +32,8 @@ class IdFactory:
         if ms == self._last_ms:
             self._counter += 1
         else:
-            self._last_ms, self._counter = ms, int.from_bytes(os.urandom(4), "big") >> 2
-        value = (ms << 80) | (self._counter << 50) | int.from_bytes(os.urandom(7), "big") >> 6
+            self._last_ms, self._counter = ms, self._random.getrandbits(30)
+        value = (ms << 80) | (self._counter << 50) | self._random.getrandbits(50)
         return f"{prefix}_{_encode(value, 26)}"
 
 

@@ -5,6 +5,7 @@ human decisions to paused runs."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -97,10 +98,13 @@ class PipelineEngine:
         trigger_ref: str | None = None,
         run_id: str | None = None,
         request_id: str | None = None,
-        idempotency: IdempotentResponse | None = None,
+        idempotency_for: Callable[[RunRecord], IdempotentResponse | None] | None = None,
         extra_events: list[tuple[str, dict[str, Any]]] = (),  # type: ignore[assignment]
     ) -> RunRecord:
-        """Record a new run durably, then queue it for Triage."""
+        """Record a new run and advance it through its local stages, durably in one write.
+
+        Returns once that write is committed: the run has then paused, is waiting, or has
+        ended (or, when a stage must act outside, is queued for a worker)."""
         now = self.clock()
         deadline = exception.get("sla_deadline")
         run = RunRecord(
@@ -114,9 +118,12 @@ class PipelineEngine:
         t.emit("run.received", actor, {"trigger_type": trigger_type, "exception": exception})
         for topic, payload in extra_events:
             t.emit(topic, actor, payload)
-        write = t.write(is_new=True, idempotency=idempotency)
+        self._chain(t)
+        write = t.write(is_new=True)
+        write.idempotency = idempotency_for(write.run) if idempotency_for else None
         await self.committer.submit(write)
-        self._queue.put_nowait(write.run)
+        if write.run.status in ACTIVE:
+            self._queue.put_nowait(write.run)
         return write.run
 
     async def resume(
@@ -128,7 +135,7 @@ class PipelineEngine:
         *,
         actor: str,
         request_id: str | None = None,
-        idempotency_for: Any = None,
+        idempotency_for: Callable[[RunRecord], IdempotentResponse | None] | None = None,
     ) -> RunRecord:
         """Apply a human decision to a paused run. A payload that does not fit the gate's
         schema raises ``ValidationFailed`` and leaves the pause untouched."""
@@ -139,8 +146,10 @@ class PipelineEngine:
             raise RunNotPaused(f"run {run_id} is {run.status}, not paused", {"status": run.status})
         check_payload(run.state["pause"]["payload_schema"], payload)
         t = Transition(run, self.clock(), request_id)
-        status = apply_decision(t, payload, actor)
-        write = t.write(idempotency=idempotency_for(status) if idempotency_for else None)
+        apply_decision(t, payload, actor)
+        self._chain(t)
+        write = t.write()
+        write.idempotency = idempotency_for(write.run) if idempotency_for else None
         try:
             await self.committer.submit(write)
         except WriteConflict as exc:
@@ -161,16 +170,21 @@ class PipelineEngine:
             finally:
                 self._queue.task_done()
 
-    async def _advance(self, run: RunRecord) -> None:
-        """Chain the run's stages in memory and commit them as one write once it waits or ends."""
-        transition = Transition(run, self.clock())
-        while transition.status in ACTIVE:
-            stage = STAGES[transition.status]
+    def _chain(self, t: Transition) -> None:
+        """Run the run's local stages one after another in memory, until it waits or ends.
+        They are pure, so if the write that follows never commits, nothing happened."""
+        while t.status in ACTIVE:
+            stage = STAGES[t.status]
             try:
-                stage(transition, self.catalog)
+                stage(t, self.catalog)
             except Exception as exc:
-                log.exception("stage crashed", run_id=run.id, stage=stage.__name__)
-                fail(transition, f"{stage.__name__} crashed: {exc!r}", "system")
+                log.exception("stage crashed", run_id=t.run.id, stage=stage.__name__)
+                fail(t, f"{stage.__name__} crashed: {exc!r}", "system")
+
+    async def _advance(self, run: RunRecord) -> None:
+        """A worker's turn: advance a recovered or queued run and commit it as one write."""
+        transition = Transition(run, self.clock())
+        self._chain(transition)
         await self._commit(transition.write())
 
     async def _commit(self, write: RunWrite) -> None:

@@ -4,8 +4,10 @@ checking a resume payload against that schema, and applying the decision."""
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
+import orjson
 from jsonschema import Draft202012Validator
 
 from config.policies import ApprovalGate
@@ -31,9 +33,14 @@ def pause(t: Transition, gate: ApprovalGate, reasons: list[str], actor: str) -> 
     t.emit("run.paused", actor, dict(t.state["pause"]))
 
 
+@lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(orjson.loads(schema_json))
+
+
 def check_payload(schema: dict[str, Any], payload: dict[str, Any]) -> None:
     """Raise ``ValidationFailed`` naming every field of ``payload`` that does not fit."""
-    validator = Draft202012Validator(schema)
+    validator = _validator(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS).decode())
     problems = []
     for error in sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path)):
         path = list(error.absolute_path)

@@ -9,7 +9,7 @@ PostgreSQL keeps SQLAlchemy Core's ``executemany``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table
@@ -22,29 +22,45 @@ from store.types import UTCDateTime, dumps_json, sqlite_timestamp
 Convert = Callable[[Any], Any]
 
 
+def _timestamps() -> Convert:
+    """A converter remembering its last value: the events of one write share one timestamp."""
+    last: list[Any] = [None, None]
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if value is not last[0]:
+            last[:] = [value, sqlite_timestamp(value)]
+        return last[1]
+
+    return convert
+
+
 def _converter(column_type: Any) -> Convert | None:
     if isinstance(column_type, UTCDateTime):
-        return lambda v: None if v is None else sqlite_timestamp(v)
+        return _timestamps()
     if isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
         return lambda v: None if v is None else dumps_json(v)
     return None
-
-
-@cache
-def _columns(table: Table, names: tuple[str, ...]) -> tuple[Convert | None, ...]:
-    return tuple(_converter(table.c[name].type) for name in names)
 
 
 def _tuples(
     table: Table, columns: tuple[str, ...], keys: tuple[str, ...], rows: Sequence[dict[str, Any]]
 ) -> list[tuple[Any, ...]]:
     """Each row's values for ``keys``, converted as ``columns`` (the same order) store them."""
-    converters = _columns(table, columns)
-    return [
-        tuple(value if convert is None else convert(value)
-              for convert, value in zip(converters, (row[k] for k in keys), strict=True))
-        for row in rows
+    converting = [
+        (position, convert)
+        for position, name in enumerate(columns)
+        if (convert := _converter(table.c[name].type)) is not None
     ]
+    take = itemgetter(*keys)
+    out = []
+    for row in rows:
+        values = list(take(row)) if len(keys) > 1 else [take(row)]
+        for position, convert in converting:
+            values[position] = convert(values[position])
+        out.append(tuple(values))
+    return out
 
 
 async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -1,5 +1,5 @@
-"""SIGKILL in the middle of a burst: after a restart every run ends or pauses, no event is lost
-or repeated, and no stage or action ran twice."""
+"""SIGKILL in the middle of a burst of ingests and approvals: after a restart every run ends or
+pauses, no acknowledged run is lost, no event is lost or repeated, and no stage or action ran twice."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ BURST = 600
 KILL_AFTER = 300
 ONCE_PER_RUN = (
     "run.received", "triage.completed", "policy.evaluated", "run.paused", "playbook.started",
-    "playbook.completed", "run.resolved", "feedback.recorded", "run.completed",
+    "playbook.completed", "run.resolved", "feedback.recorded", "run.completed", "dashboard.hitl_resumed",
 )
 
 
@@ -43,6 +43,12 @@ async def test_a_killed_server_recovers_every_run_exactly_once(tmp_path):
             if len(accepted) == KILL_AFTER and not killed.is_set():
                 killed.set()
                 server.kill()
+            if answer["status"] == "paused" and not killed.is_set():
+                resume = f"/api/v1/workflows/exception_pipeline/runs/{answer['run_id']}/resume"
+                try:
+                    await api.call("POST", resume, json={"payload": {"decision": "approve"}})
+                except (TimeoutError, aiohttp.ClientError):
+                    assert killed.is_set()
 
         await asyncio.gather(*(send(i) for i in range(BURST)))
     assert killed.is_set()
