@@ -6,11 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.records import RunRecord
 from store.tables import runs
+
+
+_one_run = select(runs).where(runs.c.tenant_id == bindparam("tenant_id"), runs.c.id == bindparam("run_id"))
+"""Built once: a resume reads its run on the hot path, and building the query cost more than running it."""
 
 
 def run_from_row(row: Any) -> RunRecord:
@@ -22,9 +26,8 @@ class RunRepository:
         self._engine = engine
 
     async def get(self, tenant_id: str, run_id: str) -> RunRecord | None:
-        query = select(runs).where(runs.c.tenant_id == tenant_id, runs.c.id == run_id)
         async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(_one_run, {"tenant_id": tenant_id, "run_id": run_id})).first()
         return run_from_row(row) if row else None
 
     async def list(
