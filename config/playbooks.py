@@ -8,11 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from config.severity import Severity
-from config.yaml_source import ConfigError, ConfigErrors, load_model
+from config.yaml_source import ConfigError, ConfigErrors, Declaration, load_model
 
 StepType = Literal["auto", "human", "ai"]
 Action = Literal[
@@ -35,11 +35,7 @@ PLACEHOLDER = re.compile(r"\{([a-zA-Z_][\w.]*)\}")
 SLUG = r"^[a-z0-9][a-z0-9_\-]*$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MatchConditions(_Strict):
+class MatchConditions(Declaration):
     """All given conditions must hold for a playbook to match an exception."""
 
     domain: str | None = None
@@ -51,7 +47,7 @@ class MatchConditions(_Strict):
     policy_tags: list[str] | None = None
 
 
-class Step(_Strict):
+class Step(Declaration):
     id: str = Field(pattern=SLUG)
     name: str = Field(min_length=1)
     type: StepType = "auto"
@@ -70,7 +66,7 @@ class Step(_Strict):
         return self
 
 
-class Playbook(_Strict):
+class Playbook(Declaration):
     id: str = Field(pattern=SLUG)
     name: str = Field(min_length=1)
     version: int = Field(1, ge=1)

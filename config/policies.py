@@ -6,10 +6,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from config.severity import Severity
-from config.yaml_source import load_model
+from config.yaml_source import Declaration, load_model
 
 DEFAULT_GATE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -24,11 +24,7 @@ DEFAULT_GATE_SCHEMA: dict[str, Any] = {
 }
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ApprovalTriggers(_Strict):
+class ApprovalTriggers(Declaration):
     """Any one trigger that holds makes the run wait for a human."""
 
     severity_in: list[Severity] = Field(default_factory=lambda: [Severity.HIGH, Severity.CRITICAL])
@@ -37,13 +33,13 @@ class ApprovalTriggers(_Strict):
     risky_playbook: bool = True
 
 
-class ApprovalGate(_Strict):
+class ApprovalGate(Declaration):
     name: str = "policy_approval"
     expires_after_minutes: float = Field(240, gt=0)
     payload_schema: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_GATE_SCHEMA))
 
 
-class TenantPolicy(_Strict):
+class TenantPolicy(Declaration):
     approved_playbooks: list[str] = Field(
         default_factory=lambda: ["*"], description="Playbook ids, or '*' for every shipped one"
     )
@@ -54,7 +50,7 @@ class TenantPolicy(_Strict):
         return "*" in self.approved_playbooks or playbook_id in self.approved_playbooks
 
 
-class Policies(_Strict):
+class Policies(Declaration):
     defaults: TenantPolicy = Field(default_factory=TenantPolicy)
     tenants: dict[str, TenantPolicy] = Field(default_factory=dict)
 

@@ -5,23 +5,19 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from config.severity import Severity
-from config.yaml_source import load_model
+from config.yaml_source import Declaration, load_model
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RuleCondition(_Strict):
+class RuleCondition(Declaration):
     domain: str | None = None
     type: str | None = Field(None, description="Glob on the exception type")
     codes: list[str] | None = None
 
 
-class ClassificationRule(_Strict):
+class ClassificationRule(Declaration):
     id: str
     when: RuleCondition
     severity: Severity
@@ -29,12 +25,12 @@ class ClassificationRule(_Strict):
     tags: list[str] = Field(default_factory=list)
 
 
-class AmountEscalation(_Strict):
+class AmountEscalation(Declaration):
     amount_gte: Decimal
     raise_by: int = Field(1, ge=1)
 
 
-class SlaEscalation(_Strict):
+class SlaEscalation(Declaration):
     minutes_remaining_lt: float
     raise_by: int = Field(0, ge=0)
     at_least: Severity | None = None
@@ -46,12 +42,12 @@ class SlaEscalation(_Strict):
         return self
 
 
-class Fallback(_Strict):
+class Fallback(Declaration):
     severity: Severity = Severity.MEDIUM
     confidence: float = Field(0.3, ge=0, le=1)
 
 
-class TriageRules(_Strict):
+class TriageRules(Declaration):
     rules: list[ClassificationRule]
     amount_escalation: list[AmountEscalation] = Field(default_factory=list)
     sla_escalation: list[SlaEscalation] = Field(default_factory=list)

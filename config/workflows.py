@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from config.yaml_source import load_model
+from config.yaml_source import Declaration, load_model
 
 
-class Workflow(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Workflow(Declaration):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
     description: str = ""
     kind: str = Field("exception_pipeline", description="Which engine entry point runs it")
 
 
-class WorkflowCatalog(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class WorkflowCatalog(Declaration):
     workflows: list[Workflow]
 
     def get(self, workflow_id: str) -> Workflow | None:

@@ -7,9 +7,16 @@ from pathlib import Path
 from typing import TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class Declaration(BaseModel):
+    """Base of every declarative model: unknown keys are errors (a typo must not pass as a
+    default) and a loaded declaration cannot be changed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ConfigError(Exception):
