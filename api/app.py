@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import structlog
 from aiohttp import web
 
 from api import routes_exceptions, routes_health, routes_runs, routes_workflows
@@ -25,6 +26,7 @@ from store.events import EventRepository
 from store.idempotency import IdempotencyRepository
 from store.runs import RunRepository
 
+log = structlog.get_logger(__name__)
 ROUTE_TABLES = [routes_health.routes, routes_exceptions.routes, routes_runs.routes, routes_workflows.routes]
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -77,7 +79,9 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
-    app[CATALOG] = load_catalog(settings.config_dir)
+    app[CATALOG] = catalog = load_catalog(settings.config_dir)
+    for problem in catalog.problems:  # a broken playbook is reported; the rest still serve
+        log.warning("playbook not loaded", problem=str(problem))
     app[TOKENS] = TokenService(signing_secret(settings))
     app[BUS] = InProcessBus()
     app.on_response_prepare.append(add_request_id_header)

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from store.records import RunRecord
 from store.tables import runs
 
-
 _one_run = select(runs).where(runs.c.tenant_id == bindparam("tenant_id"), runs.c.id == bindparam("run_id"))
 """Built once: a resume reads its run on the hot path, and building the query cost more than running it."""
 

@@ -1,0 +1,24 @@
+"""The demo feed's sample exceptions are valid input and exercise the pipeline's paths."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+from api.demo import sample_exception
+from api.schemas import ExceptionIn
+
+
+async def test_every_sample_is_valid_and_the_samples_reach_several_playbooks_and_pauses(api):
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    for _ in range(80):
+        body = sample_exception(rng, now)
+        ExceptionIn.model_validate(body)
+        status, answer, _ = await api.call("POST", "/api/v1/exceptions", json=body)
+        assert status == 202, answer
+    _, page, _ = await api.call("GET", "/api/v1/runs?limit=500")
+    statuses = {run["status"] for run in page["items"]}
+    playbooks = {run["playbook"] for run in page["items"]}
+    assert statuses <= {"completed", "paused"} and statuses == {"completed", "paused"}
+    assert len(playbooks - {None}) >= 5

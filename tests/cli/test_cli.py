@@ -1,0 +1,45 @@
+"""The ``autopilot`` command: migrating a database and minting tokens the server accepts."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from api.auth import TokenService, signing_secret
+from api.cli import main
+from config.settings import Settings
+from store.database import open_engine, schema_status
+
+
+def test_db_upgrade_migrates_a_fresh_sqlite_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("AUTOPILOT_DATABASE_URL", raising=False)
+    assert main(["--data-dir", str(tmp_path), "db", "upgrade"]) == 0
+    assert "database at revision 0001 (head 0001)" in capsys.readouterr().out
+
+    async def status():
+        engine = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'autopilot.db'}")
+        try:
+            return await schema_status(engine)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(status()) == ("0001", "0001")
+
+
+def test_token_is_signed_with_the_data_dir_secret_and_carries_the_claims(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("AUTOPILOT_JWT_SECRET", raising=False)
+    assert main(["--data-dir", str(tmp_path), "token", "--tenant", "acme", "--sub", "ann",
+                 "--role", "approver", "--role", "viewer", "--ttl-hours", "2"]) == 0
+    token = capsys.readouterr().out.strip()
+    secret = signing_secret(Settings(data_dir=tmp_path))
+    principal = TokenService(secret).verify(token)
+    assert (principal.tenant, principal.subject, principal.roles) == ("acme", "ann", {"approver", "viewer"})
+    assert (tmp_path / "jwt_secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_token_from_another_secret_is_refused(tmp_path):
+    other = TokenService("x" * 48).mint(tenant="acme", subject="ann", roles=["admin"], ttl=timedelta(hours=1))
+    with pytest.raises(Exception, match="not valid"):
+        TokenService(signing_secret(Settings(data_dir=tmp_path))).verify(other)
