@@ -36,7 +36,10 @@ class Settings(BaseSettings):
     )
     token_ttl_hours: float = Field(24.0 * 30, gt=0, description="Lifetime of tokens the CLI mints")
 
-    engine_workers: int = Field(256, ge=1, description="Runs advanced concurrently")
+    engine_workers: int = Field(
+        32, ge=1, description="Workers for runs queued outside a request: recovered at start-up, or "
+        "left active by a stage that acts outside"
+    )
     commit_batch_max: int = Field(1000, ge=1, description="Transitions grouped into one commit")
     idempotency_ttl_hours: float = Field(24.0, gt=0)
 

@@ -40,7 +40,7 @@ class PipelineEngine:
         *,
         clock: Clock = utc_now,
         ids: IdFactory | None = None,
-        workers: int = 256,
+        workers: int = 32,
         max_batch: int = 1000,
     ) -> None:
         self.catalog = catalog
