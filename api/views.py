@@ -68,7 +68,7 @@ def _paused_step(run: RunRecord) -> str | None:
     if run.status == RunStatus.PAUSED:
         return run.state["pause"]["gate"]
     if run.status == RunStatus.WAITING_FOR_INPUT:
-        return run.state.get("waiting_step")
+        return next(iter(run.state.get("waiting_steps", [])), None)
     return None
 
 

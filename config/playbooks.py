@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from config.output_contract import OutputField
 from config.severity import Severity
 from config.yaml_source import ConfigError, ConfigErrors, Declaration, load_model
 
@@ -57,6 +58,12 @@ class Step(Declaration):
     depends_on: list[str] = Field(default_factory=list)
     estimated_minutes: float | None = Field(None, ge=0)
     risky: bool = Field(False, description="A risky step makes Policy ask a human first")
+    outputs: dict[str, OutputField] = Field(
+        default_factory=dict, description="The output contract a completion of this step must meet"
+    )
+    on_failure: Literal["fail", "pause"] = Field(
+        "fail", description="When the step fails: fail the run, or pause it for a human"
+    )
 
     @model_validator(mode="after")
     def _action_fits_type(self) -> Step:
@@ -93,12 +100,19 @@ class Playbook(Declaration):
                 if dep not in seen:
                     problem(index, "depends_on", f"step '{step.id}' depends on '{dep}', not an earlier step")
             for name in _placeholders(step.params):
-                if reason := _placeholder_problem(name, seen):
+                if reason := _placeholder_problem(name, self._declared_outputs(seen)):
                     problem(index, "params", f"step '{step.id}': placeholder {{{name}}} {reason}")
             seen.add(step.id)
         if problems:
             raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
+
+    def _declared_outputs(self, step_ids: set[str]) -> dict[str, set[str] | None]:
+        """Earlier steps and the outputs their contracts name (``None``: no contract, anything)."""
+        return {s.id: (set(s.outputs) or None) for s in self.steps if s.id in step_ids}
+
+    def step(self, step_id: str) -> Step | None:
+        return next((s for s in self.steps if s.id == step_id), None)
 
     @property
     def has_risky_step(self) -> bool:
@@ -116,7 +130,7 @@ def _placeholders(value: Any) -> Iterable[str]:
             yield from _placeholders(item)
 
 
-def _placeholder_problem(name: str, earlier_steps: set[str]) -> str | None:
+def _placeholder_problem(name: str, earlier_steps: dict[str, set[str] | None]) -> str | None:
     head, _, rest = name.partition(".")
     if head == "exception":
         if rest.split(".")[0] in EXCEPTION_FIELDS or rest.startswith("context."):
@@ -127,7 +141,12 @@ def _placeholder_problem(name: str, earlier_steps: set[str]) -> str | None:
     if head == "steps":
         parts = rest.split(".")
         if len(parts) >= 3 and parts[1] == "outputs":
-            return None if parts[0] in earlier_steps else "refers to a step that does not run earlier"
+            if parts[0] not in earlier_steps:
+                return "refers to a step that does not run earlier"
+            declared = earlier_steps[parts[0]]
+            if declared is not None and parts[2] not in declared:
+                return f"names an output that step '{parts[0]}' does not declare"
+            return None
         return "must look like steps.<id>.outputs.<name>"
     return "is unknown (use exception.*, run.* or steps.<id>.outputs.*)"
 

@@ -17,9 +17,11 @@ from pipeline.statuses import RunStatus
 from pipeline.transition import Transition
 
 RESUMED_TOPIC = "dashboard.hitl_resumed"
+STEP_FAILED_GATE = "step_failed"
+"""The gate a run waits at when a step with ``on_failure: pause`` failed: approving skips the step."""
 
 
-def pause(t: Transition, gate: ApprovalGate, reasons: list[str], actor: str) -> None:
+def pause(t: Transition, gate: ApprovalGate, reasons: list[str], actor: str, step_id: str | None = None) -> None:
     expires_at = t.now + timedelta(minutes=gate.expires_after_minutes)
     t.status = RunStatus.PAUSED
     t.pause_expires_at = expires_at
@@ -29,6 +31,7 @@ def pause(t: Transition, gate: ApprovalGate, reasons: list[str], actor: str) -> 
         "requested_at": t.now.isoformat(),
         "expires_at": expires_at.isoformat(),
         "payload_schema": gate.payload_schema,
+        **({"step_id": step_id} if step_id else {}),
     }
     t.emit("run.paused", actor, dict(t.state["pause"]))
 
@@ -78,4 +81,7 @@ def apply_decision(t: Transition, payload: dict[str, Any], actor: str) -> str:
         record_feedback(t, "rejected")
     else:
         t.status = RunStatus.RESUMED
+        if step_id := pause_info.get("step_id"):
+            skipped = {**t.state["steps"][step_id], "status": "skipped", "skipped_by": actor}
+            t.state["steps"] = {**t.state["steps"], step_id: skipped}
     return str(t.status)

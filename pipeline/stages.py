@@ -12,7 +12,7 @@ from agents.policy import evaluate_policy
 from agents.resolution import walk_playbook
 from agents.triage import triage
 from config.catalog import Catalog
-from pipeline.hitl import pause
+from pipeline.hitl import STEP_FAILED_GATE, pause
 from pipeline.outcomes import fail, record_feedback
 from pipeline.statuses import RunStatus
 from pipeline.transition import Transition
@@ -72,8 +72,13 @@ def resolution_stage(t: Transition, catalog: Catalog) -> None:
         t.status = RunStatus.RESOLVED
         t.emit("run.resolved", "agent:resolution", {"playbook": key})
     elif outcome.status == "waiting_for_input":
+        t.state["waiting_steps"] = outcome.waiting_steps
+        if t.status != RunStatus.WAITING_FOR_INPUT:
+            t.emit("run.waiting_for_input", "agent:resolution", {"steps": outcome.waiting_steps})
         t.status = RunStatus.WAITING_FOR_INPUT
-        t.state["waiting_step"] = outcome.waiting_step
+    elif outcome.status == "paused":
+        gate = catalog.policies.for_tenant(t.run.tenant_id).gate.model_copy(update={"name": STEP_FAILED_GATE})
+        pause(t, gate, [outcome.error or "a step failed"], "agent:resolution", step_id=outcome.failed_step)
     else:
         fail(t, outcome.error or "resolution failed", "agent:resolution")
 

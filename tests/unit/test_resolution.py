@@ -49,8 +49,8 @@ def test_automatic_steps_run_in_order_with_placeholders_filled() -> None:
 def test_a_human_step_stops_the_walk_waiting_for_input() -> None:
     outcome = walk_playbook(playbook(ASSIGN, ASK, HOLD), SCOPE, {}, NOW)
     assert outcome.status == "waiting_for_input"
-    assert outcome.waiting_step == "ask"
-    assert [t for t, _ in outcome.events] == ["playbook.started", "playbook.step_completed", "run.waiting_for_input"]
+    assert outcome.waiting_steps == ["ask"]
+    assert [t for t, _ in outcome.events] == ["playbook.started", "playbook.step_completed", "playbook.step_waiting"]
     waiting = outcome.events[-1][1]
     assert (waiting["step_id"], waiting["step_order"], waiting["assignee"]) == ("ask", 2, "queue:ops")
     assert "hold" not in outcome.progress
@@ -83,3 +83,23 @@ def test_a_missing_value_is_noted_not_invented() -> None:
     [(_, step)] = [e for e in outcome.events if e[0] == "playbook.step_completed"]
     assert step["outputs"]["target"] == "operations"
     assert "no value for exception.context.phone" in step["notes"]
+
+
+def test_a_step_that_depends_only_on_done_steps_runs_while_a_human_step_waits() -> None:
+    parallel = {**HOLD, "depends_on": ["assign"]}
+    outcome = walk_playbook(playbook(ASSIGN, ASK, parallel), SCOPE, {}, NOW)
+    assert outcome.status == "waiting_for_input" and outcome.waiting_steps == ["ask"]
+    assert outcome.progress["hold"]["status"] == "completed"
+
+
+def test_an_ai_step_waits_for_a_signal() -> None:
+    think = {"id": "think", "name": "Summarise", "type": "ai", "action": "ai_task"}
+    outcome = walk_playbook(playbook(ASSIGN, think), SCOPE, {}, NOW)
+    assert outcome.progress["think"]["status"] == "waiting_for_signal"
+
+
+def test_a_failing_step_marked_pause_pauses_instead_of_failing() -> None:
+    broken = {"id": "broken", "name": "Broken", "action": "set_status", "params": {}, "on_failure": "pause"}
+    outcome = walk_playbook(playbook(ASSIGN, broken, TELL), SCOPE, {}, NOW)
+    assert outcome.status == "paused" and outcome.failed_step == "broken"
+    assert "tell" not in outcome.progress
