@@ -15,6 +15,9 @@ HTTP_STATUS: dict[type[errors.AutopilotError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.RunNotPaused: 409,
+    errors.StepNotCompletable: 400,
+    errors.StepAlreadyTerminal: 409,
+    errors.RunChanged: 409,
     errors.IdempotencyKeyReused: 422,
     errors.Unavailable: 503,
 }

@@ -68,21 +68,77 @@ class RunPage(BaseModel):
 
 class StepProgress(BaseModel):
     id: str
+    sequence: int
     name: str
     action: str
     type: str
     assignee: str | None
+    depends_on: list[str]
     status: str
+    output_contract: dict[str, Any]
     outputs: dict[str, Any] | None = None
+    waiting_since: datetime | None = None
+    completed_at: datetime | None = None
+    completed_by: str | None = None
 
 
 class PlaybookProgress(BaseModel):
     playbook: str
     name: str
+    version: int
     steps_total: int
     steps_completed: int
+    progress_percent: float
     current_step: str | None
     steps: list[StepProgress]
+
+
+class PlaybookStatus(BaseModel):
+    """A run's playbook: which one, where each step stands, and how far along it is."""
+
+    run_id: str
+    state: Literal["no_playbook", "playbook_missing", "in_progress", "completed"]
+    assigned: str | None
+    playbook: PlaybookProgress | None
+
+
+class StepCompletionPayload(Body):
+    outputs: dict[str, Any] = Field(default_factory=dict, description="Must meet the step's output contract")
+    ai_confidence: float | None = Field(None, ge=0, le=1)
+    ai_insights: str | None = Field(None, max_length=10000)
+
+
+class NextStep(BaseModel):
+    step_id: str
+    step_sequence: int
+    step_name: str
+    step_type: str
+    status: str
+
+
+class StepCompletionData(BaseModel):
+    run_id: str
+    step_id: str
+    step_sequence: int
+    status: Literal["completed"] = "completed"
+    outputs: dict[str, Any]
+    ai_confidence: float | None
+    ai_insights: str | None
+    completed_at: datetime
+    actual_duration_minutes: float
+    completion_event_id: str = Field(description="'<run_id>:<seq>' of the step's completion event")
+    completion_event_seq: int
+    next_steps: list[NextStep]
+    run_status: str
+    orchestrator_notified: bool
+
+
+class StepCompletionResponse(BaseModel):
+    """The step is completed; the run went on as far as it could."""
+
+    success: Literal[True] = True
+    message: str
+    data: StepCompletionData
 
 
 class PauseInfo(BaseModel):

@@ -7,6 +7,7 @@ from api.schemas import (
     PauseInfo,
     PendingRunItem,
     PlaybookProgress,
+    PlaybookStatus,
     RunDetail,
     RunSummary,
     StepProgress,
@@ -43,25 +44,41 @@ def _summary_fields(run: RunRecord) -> dict:
     }
 
 
-def _playbook_progress(run: RunRecord, catalog: Catalog) -> PlaybookProgress | None:
+def playbook_progress(run: RunRecord, catalog: Catalog) -> PlaybookProgress | None:
     key = run.state.get("policy", {}).get("playbook")
     playbook = catalog.playbook(key) if key else None
     if playbook is None:
         return None
     progress = run.state.get("steps", {})
     steps = []
-    for step in playbook.steps:
+    for sequence, step in enumerate(playbook.steps, start=1):
         record = progress.get(step.id, {})
         steps.append(StepProgress(
-            id=step.id, name=step.name, action=step.action, type=step.type, assignee=step.assignee,
-            status=record.get("status", "pending"), outputs=record.get("outputs"),
+            id=step.id, sequence=sequence, name=step.name, action=step.action, type=step.type,
+            assignee=step.assignee, depends_on=step.depends_on, status=record.get("status", "pending"),
+            output_contract={k: v.model_dump(exclude_defaults=True) for k, v in step.outputs.items()},
+            outputs=record.get("outputs"), waiting_since=record.get("since"),
+            completed_at=record.get("completed_at"), completed_by=record.get("completed_by"),
         ))
+    done = sum(1 for s in steps if s.status in ("completed", "skipped"))
     current = next((s.id for s in steps if s.status not in ("completed", "skipped")), None)
     return PlaybookProgress(
-        playbook=key, name=playbook.name, steps_total=len(steps),
+        playbook=key, name=playbook.name, version=playbook.version, steps_total=len(steps),
         steps_completed=sum(1 for s in steps if s.status == "completed"),
-        current_step=current, steps=steps,
+        progress_percent=round(100 * done / len(steps), 1), current_step=current, steps=steps,
     )
+
+
+def playbook_status(run: RunRecord, catalog: Catalog) -> PlaybookStatus:
+    key = run.state.get("policy", {}).get("playbook")
+    progress = playbook_progress(run, catalog)
+    if key is None:
+        state = "no_playbook"
+    elif progress is None:
+        state = "playbook_missing"
+    else:
+        state = "completed" if progress.current_step is None else "in_progress"
+    return PlaybookStatus(run_id=run.id, state=state, assigned=key, playbook=progress)
 
 
 def _paused_step(run: RunRecord) -> str | None:
@@ -83,7 +100,7 @@ def run_detail(run: RunRecord, catalog: Catalog) -> RunDetail:
         policy=run.state.get("policy"),
         pause=PauseInfo(**pause) if pause else None,
         paused_step=_paused_step(run),
-        playbook_progress=_playbook_progress(run, catalog),
+        playbook_progress=playbook_progress(run, catalog),
         feedback=run.state.get("feedback"),
         decisions=run.state.get("decisions", []),
         error=run.state.get("error"),

@@ -16,11 +16,12 @@ from config.catalog import Catalog
 from eventbus import EventBus
 from pipeline.clock import Clock, IdFactory, utc_now
 from pipeline.committer import GroupCommitter
-from pipeline.errors import RunNotFound, RunNotPaused
+from pipeline.errors import RunChanged, RunNotFound, RunNotPaused, StepNotFound
 from pipeline.hitl import apply_decision, check_payload
 from pipeline.outcomes import fail
 from pipeline.stages import STAGES
 from pipeline.statuses import ACTIVE, RunStatus
+from pipeline.step_completion import StepCompletion, complete_step
 from pipeline.transition import Transition
 from store.records import IdempotentResponse, RunRecord, RunWrite
 from store.runs import RunRepository
@@ -157,6 +158,38 @@ class PipelineEngine:
         if write.run.status in ACTIVE:
             self._queue.put_nowait(write.run)
         return write.run
+
+    async def complete_step(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        completion: StepCompletion,
+        *,
+        request_id: str | None = None,
+        idempotency_for: Callable[[RunRecord], IdempotentResponse | None] | None = None,
+    ) -> RunRecord:
+        """Complete a waiting step and let the run go on, in one write. A completion that loses
+        a race with another change to the run is checked again against the run as it now is."""
+        for _ in range(3):
+            run = await self.runs.get(tenant_id, run_id)
+            if run is None:
+                raise RunNotFound(f"no run {run_id}")
+            key = run.state.get("policy", {}).get("playbook")
+            playbook = self.catalog.playbook(key) if key else None
+            if playbook is None:
+                raise StepNotFound(f"Step {step_id} not found in run {run_id}")
+            t = Transition(run, self.clock(), request_id)
+            complete_step(t, playbook, step_id, completion)
+            self._chain(t)
+            write = t.write()
+            write.idempotency = idempotency_for(write.run) if idempotency_for else None
+            try:
+                await self.committer.submit(write)
+            except WriteConflict:
+                continue
+            return write.run
+        raise RunChanged(f"run {run_id} kept changing; try again")
 
     async def _work(self) -> None:
         while True:

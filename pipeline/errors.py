@@ -50,3 +50,23 @@ class IdempotencyKeyReused(AutopilotError):
 
 class Unavailable(AutopilotError):
     code = "SERVICE_UNAVAILABLE"
+
+
+class StepNotFound(NotFound):
+    code = "STEP_NOT_FOUND"
+
+
+class StepNotCompletable(AutopilotError):
+    """The step exists but is not waiting for a completion (for example, still pending)."""
+
+    code = "STEP_NOT_COMPLETABLE"
+
+
+class StepAlreadyTerminal(AutopilotError):
+    code = "STEP_ALREADY_TERMINAL"
+
+
+class RunChanged(AutopilotError):
+    """The run kept changing under a request; retrying the request is safe."""
+
+    code = "RUN_CHANGED"

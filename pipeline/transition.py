@@ -28,6 +28,11 @@ class Transition:
         if actor.startswith(("user:", "agent:")):
             self.state["last_actor"] = actor
 
+    @property
+    def seq(self) -> int:
+        """The sequence number of the last event emitted so far."""
+        return self._seq
+
     def write(self, *, is_new: bool = False, idempotency: IdempotentResponse | None = None) -> RunWrite:
         new_run = replace(
             self.run,

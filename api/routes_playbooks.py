@@ -1,0 +1,63 @@
+"""A run's playbook: its status, and completing the steps that wait for a person or a model."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.auth import PRINCIPAL
+from api.idempotency import IdempotentRequest
+from api.keys import CATALOG, PIPELINE, RUNS
+from api.middleware import request_id_of
+from api.routing import RouteTable, read_body, respond
+from api.schemas import NextStep, PlaybookStatus, StepCompletionData, StepCompletionPayload, StepCompletionResponse
+from api.views import playbook_status
+from pipeline.errors import RunNotFound
+from pipeline.step_completion import StepCompletion, steps_ready_after
+from store.records import RunRecord
+
+routes = RouteTable()
+
+
+@routes.route("GET", "/api/v1/runs/{run_id}/playbook", summary="The run's playbook and where each step stands",
+              responses={200: PlaybookStatus}, tag="playbooks")
+async def get_run_playbook(request: web.Request) -> web.Response:
+    run_id = request.match_info["run_id"]
+    run = await request.app[RUNS].get(request[PRINCIPAL].tenant, run_id)
+    if run is None:
+        raise RunNotFound(f"no run {run_id}")
+    return respond(playbook_status(run, request.app[CATALOG]))
+
+
+@routes.route("POST", "/api/v1/playbook-runs/{run_id}/complete-step/{step_id}",
+              summary="Complete a step waiting for a person or a model, with outputs that meet its contract",
+              body=StepCompletionPayload, responses={200: StepCompletionResponse}, idempotent=True, tag="playbooks")
+async def complete_playbook_step(request: web.Request) -> web.Response:
+    run_id, step_id = request.match_info["run_id"], request.match_info["step_id"]
+    principal = request[PRINCIPAL]
+    body, canonical = await read_body(request, StepCompletionPayload)
+    idempotent = IdempotentRequest(request, principal.tenant, canonical)
+    if (replay := await idempotent.replay()) is not None:
+        return replay
+    catalog = request.app[CATALOG]
+    completion = StepCompletion(body.outputs, body.ai_confidence, body.ai_insights, principal.actor)
+
+    def answer(run: RunRecord) -> StepCompletionResponse:
+        record = run.state["steps"][step_id]
+        playbook = catalog.playbook(run.state["policy"]["playbook"])
+        return StepCompletionResponse(
+            message=f"Step {step_id} completed successfully",
+            data=StepCompletionData(
+                run_id=run.id, step_id=step_id, step_sequence=record["order"], outputs=record["outputs"],
+                ai_confidence=record["ai_confidence"], ai_insights=record["ai_insights"],
+                completed_at=record["completed_at"], actual_duration_minutes=record["duration_minutes"],
+                completion_event_id=f"{run.id}:{record['event_seq']}", completion_event_seq=record["event_seq"],
+                next_steps=[NextStep(**s) for s in steps_ready_after(playbook, run.state.get("steps", {}))],
+                run_status=run.status, orchestrator_notified=True,
+            ),
+        )
+
+    run = await request.app[PIPELINE].complete_step(
+        principal.tenant, run_id, step_id, completion, request_id=request_id_of(request),
+        idempotency_for=lambda run: idempotent.remember(200, answer(run)),
+    )
+    return respond(answer(run))

@@ -1,0 +1,78 @@
+"""Completing a step that waits for a person or a model: state checks, the output contract,
+and the record the Resolution stage then continues from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from agents.resolution import playbook_fields
+from config.output_contract import contract_problems
+from config.playbooks import Playbook
+from pipeline.errors import StepAlreadyTerminal, StepNotCompletable, StepNotFound, ValidationFailed
+from pipeline.statuses import RunStatus
+from pipeline.transition import Transition
+
+COMPLETABLE = ("in_progress", "waiting_for_input", "waiting_for_signal", "ready")
+TERMINAL = ("completed", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class StepCompletion:
+    outputs: dict[str, Any]
+    ai_confidence: float | None
+    ai_insights: str | None
+    actor: str
+
+
+def complete_step(t: Transition, playbook: Playbook, step_id: str, completion: StepCompletion) -> None:
+    """Mark ``step_id`` completed on ``t`` and hand the run back to Resolution.
+
+    Raises ``StepNotFound`` (not in this run's playbook), ``StepAlreadyTerminal``,
+    ``StepNotCompletable`` (not waiting for a completion) or ``ValidationFailed`` (outputs that
+    break the step's contract); none of them changes anything."""
+    step = playbook.step(step_id)
+    if step is None:
+        raise StepNotFound(f"Step {step_id} not found in run {t.run.id}")
+    record = t.state.get("steps", {}).get(step_id, {})
+    status = record.get("status", "pending")
+    if status in TERMINAL:
+        raise StepAlreadyTerminal(f"Step is already in terminal state: {status}", {"status": status})
+    if status not in COMPLETABLE:
+        raise StepNotCompletable(
+            f"Step cannot be completed from status: {status}. Must be one of: {', '.join(COMPLETABLE)}",
+            {"status": status, "completable": list(COMPLETABLE)},
+        )
+    problems = contract_problems(step.outputs, completion.outputs)
+    if problems:
+        raise ValidationFailed(f"Output validation failed: {problems[0]['message']}", problems)
+    since = datetime.fromisoformat(record["since"]) if "since" in record else t.now
+    order = record.get("order", playbook.steps.index(step) + 1)
+    minutes = round((t.now - since).total_seconds() / 60, 2)
+    t.state["steps"] = {**t.state["steps"], step_id: {
+        "status": "completed", "order": order, "outputs": completion.outputs,
+        "completed_at": t.now.isoformat(), "completed_by": completion.actor, "duration_minutes": minutes,
+        "ai_confidence": completion.ai_confidence, "ai_insights": completion.ai_insights,
+    }}
+    if step.type == "human":
+        t.state["human_interventions"] = t.state.get("human_interventions", 0) + 1
+    t.emit("playbook.step_completed", completion.actor, {
+        **playbook_fields(playbook), "step_order": order, "step_id": step_id, "step_name": step.name,
+        "action_type": step.action, "actor_type": completion.actor.split(":", 1)[0],
+        "actor_id": completion.actor, "notes": completion.ai_insights or f"completed by {completion.actor}",
+        "outputs": completion.outputs, "ai_confidence": completion.ai_confidence,
+        "actual_duration_minutes": minutes,
+    })
+    t.state["steps"][step_id]["event_seq"] = t.seq
+    t.status = RunStatus.RESOLVING
+
+
+def steps_ready_after(playbook: Playbook, progress: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The steps now waiting to be activated by a person or a model, in order."""
+    return [
+        {"step_id": s.id, "step_sequence": i, "step_name": s.name, "step_type": s.type,
+         "status": "ready_to_activate"}
+        for i, s in enumerate(playbook.steps, start=1)
+        if progress.get(s.id, {}).get("status") in COMPLETABLE
+    ]
