@@ -1,0 +1,157 @@
+"""Completing human steps over HTTP (seed 000's contract) and reading a run's playbook status."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+
+from api.app import create_app
+from api.keys import TOKENS
+from config.settings import SHIPPED_CONFIG_DIR, Settings
+from tests.api.conftest import Api, exception_body
+
+REVIEW_PLAYBOOK = """
+id: test-review
+name: Review a flagged account
+version: 1
+priority: 1000
+match: {domain: accounts, exception_type: "account.flagged"}
+steps:
+  - id: route
+    name: Route to analysts
+    action: assign_owner
+    params: {owner: "queue:kyc-analysts"}
+  - id: review
+    name: Analyst review
+    type: human
+    action: human_task
+    assignee: "queue:kyc-analysts"
+    outputs:
+      decision: {type: string, enum: [clear, close_account]}
+      risk_score: {type: number, minimum: 0, maximum: 1}
+      notes: {type: string, required: false}
+  - id: record
+    name: Record the decision
+    action: add_comment
+    params: {text: "analyst decided {steps.review.outputs.decision}"}
+"""
+
+
+@pytest.fixture
+async def review_api(tmp_path: Path) -> AsyncIterator[Api]:
+    config = tmp_path / "config"
+    shutil.copytree(SHIPPED_CONFIG_DIR, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    (config / "playbooks" / "test-review.yaml").write_text(REVIEW_PLAYBOOK)
+    rules = yaml.safe_load((config / "triage.yaml").read_text())
+    rules["rules"].append({"id": "account-flagged", "when": {"domain": "accounts", "type": "account.flagged"},
+                           "severity": "low", "confidence": 0.9})
+    (config / "triage.yaml").write_text(yaml.safe_dump(rules))
+    app = create_app(Settings(data_dir=tmp_path / "data", config_dir=config, jwt_secret="k" * 40))
+    async with TestClient(TestServer(app)) as client:
+        token = app[TOKENS].mint(tenant="globex", subject="ana", roles=["operator"], ttl=timedelta(hours=1))
+        yield Api(client, app, token)
+
+
+async def waiting_run(api: Api) -> str:
+    body = exception_body(domain="accounts", type="account.flagged", code="sanctions_hit", amount=None, currency=None)
+    status, answer, _ = await api.call("POST", "/api/v1/exceptions", json=body)
+    assert status == 202 and answer["status"] == "waiting_for_input", answer
+    return answer["run_id"]
+
+
+def complete(run_id: str, step_id: str = "review") -> str:
+    return f"/api/v1/playbook-runs/{run_id}/complete-step/{step_id}"
+
+
+async def test_a_run_waits_on_the_human_step_and_shows_it(review_api):
+    run_id = await waiting_run(review_api)
+    status, body, _ = await review_api.call("GET", f"/api/v1/runs/{run_id}/playbook")
+    assert status == 200 and body["state"] == "in_progress"
+    steps = {s["id"]: s for s in body["playbook"]["steps"]}
+    assert [steps[s]["status"] for s in ("route", "review", "record")] == ["completed", "waiting_for_input", "pending"]
+    assert steps["review"]["output_contract"]["decision"]["enum"] == ["clear", "close_account"]
+    assert body["playbook"]["current_step"] == "review" and body["playbook"]["progress_percent"] == 33.3
+    _, run, _ = await review_api.call("GET", f"/api/v1/runs/{run_id}")
+    assert run["status"] == "waiting_for_input" and run["paused_step"] == "review"
+
+
+async def test_outputs_that_break_the_contract_are_named_and_change_nothing_then_good_ones_finish_the_run(review_api):
+    run_id = await waiting_run(review_api)
+    status, body, _ = await review_api.call("POST", complete(run_id), json={"outputs": {"risk_score": 0.2}})
+    assert status == 400 and body["error"]["code"] == "VALIDATION_FAILED"
+    assert body["error"]["message"] == "Output validation failed: Missing required output field: decision"
+    assert body["error"]["details"][0]["field"] == "outputs.decision"
+    status, body, _ = await review_api.call(
+        "POST", complete(run_id), json={"outputs": {"decision": "maybe", "risk_score": "high"}}
+    )
+    assert status == 400
+    assert [d["field"] for d in body["error"]["details"]] == ["outputs.decision", "outputs.risk_score"]
+    status, body, _ = await review_api.call("POST", complete(run_id), json={"outputs": {"decision": "clear", "risk_score": 3}})
+    assert status == 400 and "at most 1" in body["error"]["details"][0]["message"]
+
+    outputs = {"decision": "clear", "risk_score": 0.12, "notes": "false positive, name match only"}
+    status, body, _ = await review_api.call(
+        "POST", complete(run_id), json={"outputs": outputs, "ai_confidence": 0.9, "ai_insights": "matched DOB"}
+    )
+    assert status == 200 and body["success"] is True
+    data = body["data"]
+    assert (data["step_id"], data["step_sequence"], data["status"]) == ("review", 2, "completed")
+    assert data["outputs"] == outputs and data["ai_confidence"] == 0.9
+    assert data["run_status"] == "completed" and data["next_steps"] == [] and data["orchestrator_notified"] is True
+    assert data["actual_duration_minutes"] >= 0
+
+    _, events, _ = await review_api.call("GET", f"/api/v1/runs/{run_id}/events")
+    by_seq = {e["seq"]: e for e in events["items"]}
+    completion = by_seq[data["completion_event_seq"]]
+    assert completion["topic"] == "playbook.step_completed" and completion["actor"] == "user:ana"
+    assert data["completion_event_id"] == f"{run_id}:{completion['seq']}"
+    recorded = [e for e in events["items"] if e["payload"].get("step_id") == "record"]
+    assert recorded[0]["payload"]["outputs"]["comment"] == "analyst decided clear"
+    _, run, _ = await review_api.call("GET", f"/api/v1/runs/{run_id}")
+    assert run["feedback"]["human_interventions"] == 1 and run["feedback"]["last_actor"] == "agent:resolution"
+    assert run["feedback"]["steps_completed"] == 3
+
+
+async def test_state_errors_follow_the_contract(review_api):
+    run_id = await waiting_run(review_api)
+    status, body, _ = await review_api.call("POST", complete(run_id, "record"), json={})
+    assert status == 400 and body["error"]["code"] == "STEP_NOT_COMPLETABLE"
+    assert body["error"]["message"] == (
+        "Step cannot be completed from status: pending. Must be one of: in_progress, waiting_for_input, "
+        "waiting_for_signal, ready"
+    )
+    status, body, _ = await review_api.call("POST", complete(run_id, "route"), json={})
+    assert status == 409 and body["error"]["message"] == "Step is already in terminal state: completed"
+    status, body, _ = await review_api.call("POST", complete(run_id, "nope"), json={})
+    assert status == 404 and body["error"]["message"] == f"Step nope not found in run {run_id}"
+    status, body, _ = await review_api.call("POST", complete("run_missing"), json={})
+    assert status == 404 and body["error"]["code"] == "RUN_NOT_FOUND"
+    status, body, _ = await review_api.call("POST", complete(run_id), json={"outputs": {}, "ai_confidence": 1.5})
+    assert status == 400 and body["error"]["details"][0]["field"] == "body.ai_confidence"
+    status, body, _ = await review_api.call("POST", complete(run_id), json={"output": {}})
+    assert status == 400 and body["error"]["details"][0]["field"] == "body.output"
+
+
+async def test_a_second_completion_is_409_and_a_retry_with_the_same_key_gets_the_first_answer(review_api):
+    run_id = await waiting_run(review_api)
+    body = {"outputs": {"decision": "close_account", "risk_score": 0.95}}
+    first = await review_api.call("POST", complete(run_id), json=body, headers={"Idempotency-Key": "done-1"})
+    again = await review_api.call("POST", complete(run_id), json=body, headers={"Idempotency-Key": "done-1"})
+    assert first[0] == again[0] == 200 and first[1] == again[1]
+    status, answer, _ = await review_api.call("POST", complete(run_id), json=body)
+    assert status == 409 and answer["error"]["code"] == "STEP_ALREADY_TERMINAL"
+    _, events, _ = await review_api.call("GET", f"/api/v1/runs/{run_id}/events?topic=playbook.step_completed")
+    assert [e["payload"]["step_id"] for e in events["items"]] == ["route", "review", "record"]
+
+
+async def test_playbook_status_for_a_run_without_a_playbook(review_api):
+    body = exception_body(domain="unknown", type="mystery.thing", amount=None, currency=None)
+    _, answer, _ = await review_api.call("POST", "/api/v1/exceptions", json=body)
+    status, status_body, _ = await review_api.call("GET", f"/api/v1/runs/{answer['run_id']}/playbook")
+    assert status == 200 and status_body["state"] == "no_playbook" and status_body["playbook"] is None
