@@ -92,7 +92,8 @@ async def test_outputs_that_break_the_contract_are_named_and_change_nothing_then
     )
     assert status == 400
     assert [d["field"] for d in body["error"]["details"]] == ["outputs.decision", "outputs.risk_score"]
-    status, body, _ = await review_api.call("POST", complete(run_id), json={"outputs": {"decision": "clear", "risk_score": 3}})
+    too_risky = {"outputs": {"decision": "clear", "risk_score": 3}}
+    status, body, _ = await review_api.call("POST", complete(run_id), json=too_risky)
     assert status == 400 and "at most 1" in body["error"]["details"][0]["message"]
 
     outputs = {"decision": "clear", "risk_score": 0.12, "notes": "false positive, name match only"}
