@@ -12,6 +12,7 @@ from aiohttp import web
 
 from api.app import create_app
 from api.auth import TokenService, signing_secret
+from api.cli_playbooks import add_commands as add_playbook_commands
 from api.demo import DEMO_TENANT, demo_feed
 from api.logs import configure_logging
 from config.settings import SETTINGS_FILE_ENV, Settings
@@ -103,6 +104,8 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--role", action="append", required=True, help="repeat for several roles")
     token.add_argument("--ttl-hours", type=float)
     token.set_defaults(func=_token)
+
+    add_playbook_commands(commands, lambda args: _settings(args).config_dir / "playbooks")
     return root
 
 

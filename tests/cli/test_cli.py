@@ -43,3 +43,29 @@ def test_a_token_from_another_secret_is_refused(tmp_path):
     other = TokenService("x" * 48).mint(tenant="acme", subject="ann", roles=["admin"], ttl=timedelta(hours=1))
     with pytest.raises(Exception, match="not valid"):
         TokenService(signing_secret(Settings(data_dir=tmp_path))).verify(other)
+
+
+BROKEN = 'id: x\nname: X\nsteps:\n  - id: a\n    name: A\n    action: notify\n    params: {to: "{exception.nope}"}\n'
+
+
+def test_playbooks_validate_prints_file_line_and_message_and_fails(tmp_path, capsys):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BROKEN)
+    assert main(["playbooks", "validate", str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert f"{broken}:7: steps[0].params: step 'a': placeholder {{exception.nope}}" in err
+
+
+def test_playbooks_validate_passes_on_the_shipped_library(capsys):
+    assert main(["playbooks", "validate"]) == 0
+    assert ", 0 problem(s)" in capsys.readouterr().out
+
+
+def test_playbooks_list_and_show(capsys):
+    assert main(["playbooks", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "payment-card-declined@1" in listing and "payments" in listing
+    assert main(["playbooks", "show", "payment-card-declined"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("id: payment-card-declined\n") and "steps:" in shown
+    assert main(["playbooks", "show", "no-such-playbook"]) == 1
