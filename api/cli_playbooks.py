@@ -57,7 +57,8 @@ def show(args: argparse.Namespace, playbooks_dir: Path) -> int:
         print(f"no playbook {args.id}", file=sys.stderr)
         return 1
     playbook = max(matches, key=lambda p: p.version)
-    print(yaml.safe_dump(playbook.model_dump(mode="json", exclude_defaults=True), sort_keys=False, allow_unicode=True), end="")
+    document = playbook.model_dump(mode="json", exclude_defaults=True)
+    print(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), end="")
     return 0
 
 
