@@ -31,10 +31,10 @@ def _approval_reasons(
     return reasons
 
 
-def evaluate_policy(
-    tenant_id: str, triage: dict[str, Any], exception: dict[str, Any], catalog: Catalog
-) -> dict[str, Any]:
-    """The policy decision as stored on the run and in the ``policy.evaluated`` event."""
+def choose_playbook(
+    tenant_id: str, triage: dict[str, Any], catalog: Catalog
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The best of Triage's candidates that the tenant approves, and notes on what was passed over."""
     policy = catalog.policies.for_tenant(tenant_id)
     suggested = triage.get("suggested_playbook")
     approved = [c for c in triage["candidates"] if policy.approves(c["playbook"].split("@")[0])]
@@ -42,6 +42,15 @@ def evaluate_policy(
     notes = []
     if suggested and (chosen is None or chosen["playbook"] != suggested):
         notes.append(f"suggested {suggested} is not approved for tenant {tenant_id}")
+    return chosen, notes
+
+
+def evaluate_policy(
+    tenant_id: str, triage: dict[str, Any], exception: dict[str, Any], catalog: Catalog
+) -> dict[str, Any]:
+    """The policy decision as stored on the run and in the ``policy.evaluated`` event."""
+    policy = catalog.policies.for_tenant(tenant_id)
+    chosen, notes = choose_playbook(tenant_id, triage, catalog)
     playbook = catalog.playbook(chosen["playbook"]) if chosen else None
     reasons = _approval_reasons(triage, exception, policy, bool(playbook and playbook.has_risky_step))
     if playbook is None:

@@ -18,6 +18,7 @@ HTTP_STATUS: dict[type[errors.AutopilotError], int] = {
     errors.StepNotCompletable: 400,
     errors.StepAlreadyTerminal: 409,
     errors.RunChanged: 409,
+    errors.RunNotActive: 409,
     errors.IdempotencyKeyReused: 422,
     errors.Unavailable: 503,
 }

@@ -9,7 +9,15 @@ from api.idempotency import IdempotentRequest
 from api.keys import CATALOG, PIPELINE, RUNS
 from api.middleware import request_id_of
 from api.routing import RouteTable, read_body, respond
-from api.schemas import NextStep, PlaybookStatus, StepCompletionData, StepCompletionPayload, StepCompletionResponse
+from api.schemas import (
+    NextStep,
+    PlaybookRecalculation,
+    PlaybookStatus,
+    RecalculateRequest,
+    StepCompletionData,
+    StepCompletionPayload,
+    StepCompletionResponse,
+)
 from api.views import playbook_status
 from pipeline.errors import RunNotFound
 from pipeline.step_completion import StepCompletion, steps_ready_after
@@ -26,6 +34,22 @@ async def get_run_playbook(request: web.Request) -> web.Response:
     if run is None:
         raise RunNotFound(f"no run {run_id}")
     return respond(playbook_status(run, request.app[CATALOG]))
+
+
+@routes.route("POST", "/api/v1/runs/{run_id}/playbook/recalculate",
+              summary="Re-run playbook matching; the assignment changes only if a better approved one matches",
+              body=RecalculateRequest, responses={200: PlaybookRecalculation}, tag="playbooks")
+async def recalculate_playbook(request: web.Request) -> web.Response:
+    run_id = request.match_info["run_id"]
+    principal = request[PRINCIPAL]
+    await read_body(request, RecalculateRequest)
+    run, outcome = await request.app[PIPELINE].recalculate(
+        principal.tenant, run_id, actor=principal.actor, request_id=request_id_of(request)
+    )
+    return respond(PlaybookRecalculation(
+        run_id=run.id, changed=outcome["changed"], previous_playbook=outcome["previous_playbook"],
+        playbook=outcome["playbook"], reasoning=outcome["reasoning"], run_status=run.status,
+    ))
 
 
 @routes.route("POST", "/api/v1/playbook-runs/{run_id}/complete-step/{step_id}",

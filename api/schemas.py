@@ -102,6 +102,22 @@ class PlaybookStatus(BaseModel):
     playbook: PlaybookProgress | None
 
 
+class RecalculateRequest(Body):
+    """No fields: matching uses the run's exception and the library as they are now."""
+
+
+class PlaybookRecalculation(BaseModel):
+    """The outcome of re-matching; ``changed`` is false when the assignment stayed the same."""
+
+    run_id: str
+    changed: bool
+    previous_playbook: str | None
+    playbook: str | None
+    reasoning: str
+    run_status: str
+    event_topic: str = "playbook.recalculated"
+
+
 class StepCompletionPayload(Body):
     outputs: dict[str, Any] = Field(default_factory=dict, description="Must meet the step's output contract")
     ai_confidence: float | None = Field(None, ge=0, le=1)

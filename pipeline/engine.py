@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +19,7 @@ from pipeline.committer import GroupCommitter
 from pipeline.errors import RunChanged, RunNotFound, RunNotPaused, StepNotFound
 from pipeline.hitl import apply_decision, check_payload
 from pipeline.outcomes import fail
+from pipeline.recalculation import recalculate
 from pipeline.stages import STAGES
 from pipeline.statuses import ACTIVE, RunStatus
 from pipeline.step_completion import StepCompletion, complete_step
@@ -30,6 +31,7 @@ from store.writer import WriteConflict
 log = structlog.get_logger(__name__)
 
 COMMIT_RETRIES = 5
+T = TypeVar("T")
 
 
 class PipelineEngine:
@@ -140,24 +142,17 @@ class PipelineEngine:
     ) -> RunRecord:
         """Apply a human decision to a paused run. A payload that does not fit the gate's
         schema raises ``ValidationFailed`` and leaves the pause untouched."""
-        run = await self.runs.get(tenant_id, run_id)
-        if run is None or run.workflow_id != workflow_id:
-            raise RunNotFound(f"no run {run_id} in workflow {workflow_id}")
-        if run.status != RunStatus.PAUSED:
-            raise RunNotPaused(f"run {run_id} is {run.status}, not paused", {"status": run.status})
-        check_payload(run.state["pause"]["payload_schema"], payload)
-        t = Transition(run, self.clock(), request_id)
-        apply_decision(t, payload, actor)
-        self._chain(t)
-        write = t.write()
-        write.idempotency = idempotency_for(write.run) if idempotency_for else None
-        try:
-            await self.committer.submit(write)
-        except WriteConflict as exc:
-            raise RunNotPaused(f"run {run_id} was resumed by someone else") from exc
-        if write.run.status in ACTIVE:
-            self._queue.put_nowait(write.run)
-        return write.run
+
+        def change(t: Transition) -> None:
+            if t.run.workflow_id != workflow_id:
+                raise RunNotFound(f"no run {run_id} in workflow {workflow_id}")
+            if t.status != RunStatus.PAUSED:
+                raise RunNotPaused(f"run {run_id} is {t.status}, not paused", {"status": t.status})
+            check_payload(t.state["pause"]["payload_schema"], payload)
+            apply_decision(t, payload, actor)
+
+        run, _ = await self._change_run(tenant_id, run_id, change, request_id, idempotency_for)
+        return run
 
     async def complete_step(
         self,
@@ -169,18 +164,49 @@ class PipelineEngine:
         request_id: str | None = None,
         idempotency_for: Callable[[RunRecord], IdempotentResponse | None] | None = None,
     ) -> RunRecord:
-        """Complete a waiting step and let the run go on, in one write. A completion that loses
-        a race with another change to the run is checked again against the run as it now is."""
+        """Complete a waiting step and let the run go on, in one write."""
+
+        def change(t: Transition) -> bool:
+            key = t.state.get("policy", {}).get("playbook")
+            playbook = self.catalog.playbook(key) if key else None
+            if playbook is None:
+                raise StepNotFound(f"Step {step_id} not found in run {run_id}")
+            complete_step(t, playbook, step_id, completion)
+            return True
+
+        run, _ = await self._change_run(tenant_id, run_id, change, request_id, idempotency_for)
+        return run
+
+    async def recalculate(
+        self, tenant_id: str, run_id: str, *, actor: str, request_id: str | None = None
+    ) -> tuple[RunRecord, dict[str, Any]]:
+        """Re-run playbook matching; write only when the assignment changes."""
+
+        def change(t: Transition) -> dict[str, Any]:
+            return recalculate(t, self.catalog, actor)
+
+        return await self._change_run(tenant_id, run_id, change, request_id, None, write_if=lambda o: o["changed"])
+
+    async def _change_run(
+        self,
+        tenant_id: str,
+        run_id: str,
+        change: Callable[[Transition], T],
+        request_id: str | None,
+        idempotency_for: Callable[[RunRecord], IdempotentResponse | None] | None,
+        write_if: Callable[[T], bool] = lambda _: True,
+    ) -> tuple[RunRecord, T]:
+        """Read the run, apply ``change`` and the stages it makes possible, and commit it as one
+        write. A change that loses a race with another writer is tried again on the run as it
+        now is, so its checks see the current state."""
         for _ in range(3):
             run = await self.runs.get(tenant_id, run_id)
             if run is None:
                 raise RunNotFound(f"no run {run_id}")
-            key = run.state.get("policy", {}).get("playbook")
-            playbook = self.catalog.playbook(key) if key else None
-            if playbook is None:
-                raise StepNotFound(f"Step {step_id} not found in run {run_id}")
             t = Transition(run, self.clock(), request_id)
-            complete_step(t, playbook, step_id, completion)
+            outcome = change(t)
+            if not write_if(outcome):
+                return run, outcome
             self._chain(t)
             write = t.write()
             write.idempotency = idempotency_for(write.run) if idempotency_for else None
@@ -188,7 +214,9 @@ class PipelineEngine:
                 await self.committer.submit(write)
             except WriteConflict:
                 continue
-            return write.run
+            if write.run.status in ACTIVE:
+                self._queue.put_nowait(write.run)
+            return write.run, outcome
         raise RunChanged(f"run {run_id} kept changing; try again")
 
     async def _work(self) -> None:

@@ -70,3 +70,9 @@ class RunChanged(AutopilotError):
     """The run kept changing under a request; retrying the request is safe."""
 
     code = "RUN_CHANGED"
+
+
+class RunNotActive(AutopilotError):
+    """The run has ended; what was asked only applies to a run still going."""
+
+    code = "RUN_NOT_ACTIVE"

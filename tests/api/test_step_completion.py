@@ -156,3 +156,52 @@ async def test_playbook_status_for_a_run_without_a_playbook(review_api):
     _, answer, _ = await review_api.call("POST", "/api/v1/exceptions", json=body)
     status, status_body, _ = await review_api.call("GET", f"/api/v1/runs/{answer['run_id']}/playbook")
     assert status == 200 and status_body["state"] == "no_playbook" and status_body["playbook"] is None
+
+
+
+URGENT = REVIEW_PLAYBOOK.replace("id: test-review", "id: test-review-urgent").replace("priority: 1000", "priority: 2000")
+URGENT = URGENT.replace('match: {domain: accounts, exception_type: "account.flagged"}',
+                        'match: {domain: accounts, exception_type: "account.flagged", sla_minutes_remaining_lt: 30}')
+URGENT = URGENT.replace("type: human\n    action: human_task", "action: add_comment\n    params: {text: urgent}")
+URGENT = URGENT.replace("{steps.review.outputs.decision}", "fast-tracked")
+
+
+async def test_recalculation_changes_the_assignment_only_when_a_better_playbook_matches(tmp_path, clock):
+    config = tmp_path / "config"
+    shutil.copytree(SHIPPED_CONFIG_DIR, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    (config / "playbooks" / "test-review.yaml").write_text(REVIEW_PLAYBOOK)
+    (config / "playbooks" / "test-review-urgent.yaml").write_text(URGENT)
+    rules = yaml.safe_load((config / "triage.yaml").read_text())
+    rules["rules"].append({"id": "account-flagged", "when": {"domain": "accounts", "type": "account.flagged"},
+                           "severity": "low", "confidence": 0.9})
+    (config / "triage.yaml").write_text(yaml.safe_dump(rules))
+    app = create_app(Settings(data_dir=tmp_path / "data", config_dir=config, jwt_secret="k" * 40), clock=clock)
+    async with TestClient(TestServer(app)) as client:
+        token = app[TOKENS].mint(tenant="globex", subject="ana", roles=["admin"], ttl=timedelta(hours=1))
+        api = Api(client, app, token)
+        body = exception_body(domain="accounts", type="account.flagged", amount=None, currency=None,
+                              sla_deadline=(clock.now + timedelta(hours=2)).isoformat())
+        _, answer, _ = await api.call("POST", "/api/v1/exceptions", json=body)
+        run_id, path = answer["run_id"], f"/api/v1/runs/{answer['run_id']}/playbook/recalculate"
+        assert answer["status"] == "waiting_for_input"
+
+        status, result, _ = await api.call("POST", path, json={})
+        assert status == 200 and result["changed"] is False and result["playbook"] == "test-review@1"
+        _, events, _ = await api.call("GET", f"/api/v1/runs/{run_id}/events?topic=playbook.recalculated")
+        assert events["items"] == []
+
+        clock.advance(minutes=100)  # now 20 minutes before the SLA: the urgent playbook matches
+        status, result, _ = await api.call("POST", path, json={})
+        assert status == 200 and result["changed"] is True
+        assert (result["previous_playbook"], result["playbook"]) == ("test-review@1", "test-review-urgent@1")
+        assert result["run_status"] == "completed"
+        _, events, _ = await api.call("GET", f"/api/v1/runs/{run_id}/events?topic=playbook.recalculated")
+        [event] = events["items"]
+        assert event["actor"] == "user:ana"
+        assert event["payload"]["previous_step"] == "review" and event["payload"]["new_step"] == "route"
+        assert event["payload"]["new_playbook_id"] == "test-review-urgent@1"
+
+        status, result, _ = await api.call("POST", path, json={})
+        assert status == 409 and result["error"]["code"] == "RUN_NOT_ACTIVE"
+        status, result, _ = await api.call("POST", path, json={"force": True})
+        assert status == 400 and result["error"]["details"][0]["field"] == "body.force"
