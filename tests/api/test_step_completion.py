@@ -159,7 +159,8 @@ async def test_playbook_status_for_a_run_without_a_playbook(review_api):
 
 
 
-URGENT = REVIEW_PLAYBOOK.replace("id: test-review", "id: test-review-urgent").replace("priority: 1000", "priority: 2000")
+URGENT = REVIEW_PLAYBOOK.replace("id: test-review", "id: test-review-urgent")
+URGENT = URGENT.replace("priority: 1000", "priority: 2000")
 URGENT = URGENT.replace('match: {domain: accounts, exception_type: "account.flagged"}',
                         'match: {domain: accounts, exception_type: "account.flagged", sla_minutes_remaining_lt: 30}')
 URGENT = URGENT.replace("type: human\n    action: human_task", "action: add_comment\n    params: {text: urgent}")
