@@ -4,6 +4,7 @@ the token, never from a body or a path."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,8 @@ from pipeline.errors import Unauthorized
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", "Principal")  # type: ignore[arg-type]
 REQUIRED_CLAIMS = ("sub", "tenant", "roles", "exp")
+MAX_SUBJECT = 120  # the actor "user:<sub>" must fit the store's 128 characters
+TENANT_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,11 @@ class TokenService:
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"the token is not valid: {exc}") from exc
         roles = claims["roles"]
-        if not isinstance(claims["sub"], str) or not isinstance(claims["tenant"], str) or not claims["tenant"]:
-            raise Unauthorized("the token's sub and tenant must be non-empty strings")
+        sub, tenant = claims["sub"], claims["tenant"]
+        if not isinstance(sub, str) or not 0 < len(sub) <= MAX_SUBJECT:
+            raise Unauthorized(f"the token's sub must be a string of 1 to {MAX_SUBJECT} characters")
+        if not isinstance(tenant, str) or not TENANT_ID.match(tenant):
+            raise Unauthorized("the token's tenant must be 1 to 64 letters, digits, '.', '_' or '-'")
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise Unauthorized("the token's roles must be a list of strings")
         return Principal(claims["sub"], claims["tenant"], frozenset(roles))

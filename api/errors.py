@@ -19,6 +19,7 @@ HTTP_STATUS: dict[type[errors.AutopilotError], int] = {
     errors.StepAlreadyTerminal: 409,
     errors.RunChanged: 409,
     errors.RunNotActive: 409,
+    errors.RunNotWaiting: 409,
     errors.IdempotencyKeyReused: 422,
     errors.Unavailable: 503,
 }

@@ -5,6 +5,7 @@ kept, in the same transaction as the effect they describe."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -48,6 +49,20 @@ class IdempotentRequest:
             content_type="application/json",
             headers={REPLAYED: "true"},
         )
+
+    async def answer_once(
+        self, effect: Callable[[], Awaitable[web.Response]], lost_race: tuple[type[Exception], ...]
+    ) -> web.Response:
+        """Replay the first answer if there is one; else run ``effect``. If ``effect`` fails with
+        one of ``lost_race`` (a concurrent request with this key committed first), replay that."""
+        if (replay := await self.replay()) is not None:
+            return replay
+        try:
+            return await effect()
+        except lost_race:
+            if (replay := await self.replay()) is not None:
+                return replay
+            raise
 
     def remember(self, status: int, answer: BaseModel) -> IdempotentResponse | None:
         if self.key is None:

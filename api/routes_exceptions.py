@@ -32,11 +32,10 @@ async def start_run_once(
     """Start a run unless this request was already answered; ``answer(run)`` is the 202 body."""
     principal = request[PRINCIPAL]
     idempotent = IdempotentRequest(request, principal.tenant, canonical_body)
-    if (replay := await idempotent.replay()) is not None:
-        return replay
     engine = request.app[PIPELINE]
-    run_id = engine.new_run_id()
-    try:
+
+    async def start() -> web.Response:
+        run_id = engine.new_run_id()
         run = await engine.start_run(
             principal.tenant, workflow_id, exception.model_dump(mode="json"),
             actor=principal.actor, trigger_type=trigger_type, run_id=run_id,
@@ -44,11 +43,9 @@ async def start_run_once(
             idempotency_for=lambda run: idempotent.remember(202, answer(run)),
             extra_events=[(topic, {**payload, "run_id": run_id}) for topic, payload in extra_events],
         )
-    except WriteConflict:  # the same key arrived concurrently and won
-        if (replay := await idempotent.replay()) is not None:
-            return replay
-        raise
-    return respond(answer(run), 202)
+        return respond(answer(run), 202)
+
+    return await idempotent.answer_once(start, lost_race=(WriteConflict,))
 
 
 @routes.route("POST", "/api/v1/exceptions", summary="Ingest an exception; starts a pipeline run",

@@ -19,7 +19,7 @@ from api.schemas import (
     StepCompletionResponse,
 )
 from api.views import playbook_status
-from pipeline.errors import RunNotFound
+from pipeline.errors import RunChanged, RunNotFound, StepAlreadyTerminal
 from pipeline.step_completion import StepCompletion, steps_ready_after
 from store.records import RunRecord
 
@@ -60,8 +60,6 @@ async def complete_playbook_step(request: web.Request) -> web.Response:
     principal = request[PRINCIPAL]
     body, canonical = await read_body(request, StepCompletionPayload)
     idempotent = IdempotentRequest(request, principal.tenant, canonical)
-    if (replay := await idempotent.replay()) is not None:
-        return replay
     catalog = request.app[CATALOG]
     completion = StepCompletion(body.outputs, body.ai_confidence, body.ai_insights, principal.actor)
 
@@ -80,8 +78,11 @@ async def complete_playbook_step(request: web.Request) -> web.Response:
             ),
         )
 
-    run = await request.app[PIPELINE].complete_step(
-        principal.tenant, run_id, step_id, completion, request_id=request_id_of(request),
-        idempotency_for=lambda run: idempotent.remember(200, answer(run)),
-    )
-    return respond(answer(run))
+    async def complete() -> web.Response:
+        run = await request.app[PIPELINE].complete_step(
+            principal.tenant, run_id, step_id, completion, request_id=request_id_of(request),
+            idempotency_for=lambda run: idempotent.remember(200, answer(run)),
+        )
+        return respond(answer(run))
+
+    return await idempotent.answer_once(complete, lost_race=(StepAlreadyTerminal, RunChanged))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import Field, field_validator
 
 from api.auth import PRINCIPAL
 from api.keys import CATALOG, EVENTS, RUNS
 from api.routing import RouteTable, read_query, respond
-from api.schemas import Body, EventPage, PendingRunList, RunDetail, RunPage
+from api.schemas import Body, EventPage, PendingRunList, RunDetail, RunPage, UtcDatetime
 from api.views import event_out, pending_item, run_detail, run_summary
 from eventbus import topic_matches
 from pipeline.errors import RunNotFound
@@ -20,8 +20,8 @@ routes = RouteTable()
 class RunQuery(Body):
     status: list[RunStatus] = Field(default_factory=list, description="Comma-separated statuses")
     workflow_id: str | None = None
-    created_after: AwareDatetime | None = None
-    created_before: AwareDatetime | None = None
+    created_after: UtcDatetime | None = None
+    created_before: UtcDatetime | None = None
     cursor: str | None = Field(None, max_length=64)
     limit: int = Field(50, ge=1, le=500)
 

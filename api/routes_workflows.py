@@ -72,8 +72,6 @@ async def resume_run(request: web.Request) -> web.Response:
     principal = request[PRINCIPAL]
     body, canonical = await read_body(request, ResumeRunRequest)
     idempotent = IdempotentRequest(request, principal.tenant, canonical)
-    if (replay := await idempotent.replay()) is not None:
-        return replay
 
     def answer(run: RunRecord) -> ResumeRunResponse:
         return ResumeRunResponse(
@@ -81,14 +79,12 @@ async def resume_run(request: web.Request) -> web.Response:
             run_id=run_id, workflow_id=workflow_id, event_topic=RESUMED_TOPIC,
         )
 
-    try:
+    async def resume() -> web.Response:
         run = await request.app[PIPELINE].resume(
             principal.tenant, workflow_id, run_id, body.payload, actor=principal.actor,
             request_id=request_id_of(request),
             idempotency_for=lambda run: idempotent.remember(202, answer(run)),
         )
-    except RunNotPaused:  # a concurrent retry with this key may have won
-        if (replay := await idempotent.replay()) is not None:
-            return replay
-        raise
-    return respond(answer(run), 202)
+        return respond(answer(run), 202)
+
+    return await idempotent.answer_once(resume, lost_race=(RunNotPaused,))

@@ -78,6 +78,23 @@ def validate(model: type[M], data: Any, prefix: str) -> M:
         raise ValidationFailed(f"invalid {details[0]['field']}: {details[0]['message']}", details) from exc
 
 
+def _nul_in(value: Any, path: str) -> str | None:
+    """Where a NUL character hides in parsed JSON (keys included): no store keeps it faithfully."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return path
+            if (found := _nul_in(item, f"{path}.{key}")) is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _nul_in(item, f"{path}[{index}]")) is not None:
+                return found
+    return None
+
+
 async def read_body(request: web.Request, model: type[M]) -> tuple[M, bytes]:
     """The validated body, and its canonical JSON (sorted keys) for idempotency fingerprints."""
     if request.content_length and request.content_length > MAX_BODY_BYTES:
@@ -93,11 +110,18 @@ async def read_body(request: web.Request, model: type[M]) -> tuple[M, bytes]:
         raise ValidationFailed(
             "the body must be a JSON object", [{"field": "body", "message": "expected an object"}]
         )
+    if (where := _nul_in(data, "body")) is not None:
+        raise ValidationFailed(
+            f"invalid {where}: NUL characters are not allowed", [{"field": where, "message": "contains \\u0000"}]
+        )
     return validate(model, data, "body"), orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
-    return validate(model, dict(request.query), "query")
+    query = dict(request.query)
+    if (where := _nul_in(query, "query")) is not None:
+        raise ValidationFailed(f"invalid {where}: NUL characters are not allowed", [{"field": where, "message": "NUL"}])
+    return validate(model, query, "query")
 
 
 def respond(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

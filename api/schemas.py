@@ -3,11 +3,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError("the time is out of range once converted to UTC") from exc
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+"""A time with its offset, normalised to UTC; one that cannot be (year 9999 at -01:00) is a 400."""
 
 
 class Body(BaseModel):
@@ -26,7 +37,7 @@ class ExceptionIn(Body):
     code: str | None = Field(None, max_length=64, examples=["card_declined"])
     amount: Decimal | None = Field(None, ge=0, max_digits=18, decimal_places=4)
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", examples=["USD"])
-    sla_deadline: AwareDatetime | None = None
+    sla_deadline: UtcDatetime | None = None
     context: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")

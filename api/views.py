@@ -83,7 +83,7 @@ def playbook_status(run: RunRecord, catalog: Catalog) -> PlaybookStatus:
 
 def _paused_step(run: RunRecord) -> str | None:
     if run.status == RunStatus.PAUSED:
-        return run.state["pause"]["gate"]
+        return run.state["pause"].get("step_id") or run.state["pause"]["gate"]
     if run.status == RunStatus.WAITING_FOR_INPUT:
         return next(iter(run.state.get("waiting_steps", [])), None)
     return None
@@ -116,7 +116,7 @@ def pending_item(run: RunRecord) -> PendingRunItem:
         status=run.status,
         trigger_type=run.trigger_type,
         started_at=run.created_at,
-        paused_step=pause["gate"],
+        paused_step=pause.get("step_id") or pause["gate"],
         gate=pause["gate"],
         reason=pause["reason"],
         requested_at=pause["requested_at"],

@@ -41,7 +41,6 @@ class Settings(BaseSettings):
         "left active by a stage that acts outside"
     )
     commit_batch_max: int = Field(1000, ge=1, description="Transitions grouped into one commit")
-    idempotency_ttl_hours: float = Field(24.0, gt=0)
 
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"

@@ -31,6 +31,8 @@ class IdFactory:
         ms = max(self._millis(), self._last_ms)
         if ms == self._last_ms:
             self._counter += 1
+            if self._counter >= 1 << 30:  # a full millisecond: borrow the next one, keep the order
+                ms, self._last_ms, self._counter = ms + 1, ms + 1, 0
         else:
             self._last_ms, self._counter = ms, self._random.getrandbits(30)
         value = (ms << 80) | (self._counter << 50) | self._random.getrandbits(50)

@@ -64,7 +64,7 @@ class GroupCommitter:
     async def _commit(self, batch: list[tuple[RunWrite, asyncio.Future[list[EventRecord]]]]) -> None:
         try:
             outcomes = await write_batch(self._engine, [write for write, _ in batch])
-        except Exception as exc:  # the database itself failed: every writer hears it
+        except Exception as exc:  # write_batch answers per write; this is its own failure
             log.error("group commit failed", writes=len(batch), error=str(exc))
             for _, future in batch:
                 if not future.done():

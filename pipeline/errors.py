@@ -76,3 +76,9 @@ class RunNotActive(AutopilotError):
     """The run has ended; what was asked only applies to a run still going."""
 
     code = "RUN_NOT_ACTIVE"
+
+
+class RunNotWaiting(AutopilotError):
+    """A step can only be completed while its run waits for input (not paused, not ended)."""
+
+    code = "RUN_NOT_WAITING"

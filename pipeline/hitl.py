@@ -17,6 +17,8 @@ from pipeline.statuses import RunStatus
 from pipeline.transition import Transition
 
 RESUMED_TOPIC = "dashboard.hitl_resumed"
+DECISIONS = ("approve", "reject")
+"""Whatever else a gate's schema allows, the decision itself must be one of these."""
 STEP_FAILED_GATE = "step_failed"
 """The gate a run waits at when a step with ``on_failure: pause`` failed: approving skips the step."""
 
@@ -55,6 +57,8 @@ def check_payload(schema: dict[str, Any], payload: dict[str, Any]) -> None:
             extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
             field += "".join(f".{name}" for name in extra[:1])
         problems.append({"field": field, "message": error.message})
+    if not problems and payload.get("decision") not in DECISIONS:
+        problems.append({"field": "payload.decision", "message": f"decision must be one of {', '.join(DECISIONS)}"})
     if problems:
         raise ValidationFailed(
             f"the resume payload does not fit the gate's schema ({problems[0]['field']})", problems
@@ -64,7 +68,7 @@ def check_payload(schema: dict[str, Any], payload: dict[str, Any]) -> None:
 def apply_decision(t: Transition, payload: dict[str, Any], actor: str) -> str:
     """Record the decision on a paused run; return the run's new status."""
     pause_info = t.state.pop("pause")
-    decision = payload.get("decision", "approve")
+    decision = payload["decision"]
     t.state["human_interventions"] = t.state.get("human_interventions", 0) + 1
     t.state.setdefault("decisions", []).append(
         {"gate": pause_info["gate"], "decision": decision, "by": actor,

@@ -10,7 +10,13 @@ from typing import Any
 from agents.resolution import playbook_fields
 from config.output_contract import contract_problems
 from config.playbooks import Playbook
-from pipeline.errors import StepAlreadyTerminal, StepNotCompletable, StepNotFound, ValidationFailed
+from pipeline.errors import (
+    RunNotWaiting,
+    StepAlreadyTerminal,
+    StepNotCompletable,
+    StepNotFound,
+    ValidationFailed,
+)
 from pipeline.statuses import RunStatus
 from pipeline.transition import Transition
 
@@ -29,9 +35,10 @@ class StepCompletion:
 def complete_step(t: Transition, playbook: Playbook, step_id: str, completion: StepCompletion) -> None:
     """Mark ``step_id`` completed on ``t`` and hand the run back to Resolution.
 
-    Raises ``StepNotFound`` (not in this run's playbook), ``StepAlreadyTerminal``,
-    ``StepNotCompletable`` (not waiting for a completion) or ``ValidationFailed`` (outputs that
-    break the step's contract); none of them changes anything."""
+    Raises ``StepNotFound`` (not in this run's playbook), ``StepAlreadyTerminal``, ``RunNotWaiting``
+    (the run is paused or has ended), ``StepNotCompletable`` (the step is not waiting for a
+    completion) or ``ValidationFailed`` (outputs that break the step's contract); none of them
+    changes anything."""
     step = playbook.step(step_id)
     if step is None:
         raise StepNotFound(f"Step {step_id} not found in run {t.run.id}")
@@ -39,6 +46,11 @@ def complete_step(t: Transition, playbook: Playbook, step_id: str, completion: S
     status = record.get("status", "pending")
     if status in TERMINAL:
         raise StepAlreadyTerminal(f"Step is already in terminal state: {status}", {"status": status})
+    if t.status != RunStatus.WAITING_FOR_INPUT:
+        raise RunNotWaiting(
+            f"Run {t.run.id} is {t.status}; steps can be completed only while it waits for input",
+            {"run_status": t.status},
+        )
     if status not in COMPLETABLE:
         raise StepNotCompletable(
             f"Step cannot be completed from status: {status}. Must be one of: {', '.join(COMPLETABLE)}",

@@ -86,24 +86,32 @@ async def _apply(conn: AsyncConnection, batch: Sequence[RunWrite]) -> list[list[
     return committed
 
 
+def _as_outcome(exc: Exception) -> Exception:
+    if isinstance(exc, IntegrityError | WriteConflict):
+        return WriteConflict(str(exc.args[0] if exc.args else exc))
+    return exc
+
+
 async def write_batch(
     engine: AsyncEngine, batch: Sequence[RunWrite]
 ) -> list[list[EventRecord] | Exception]:
-    """Commit ``batch`` in one transaction; if that fails, commit each write on its own.
+    """Commit ``batch`` in one transaction; if that fails for any reason, commit each write on
+    its own, so a write the database refuses (a conflict, a value it cannot store) fails alone.
 
-    Returns, per write, its committed events or the error that kept it out of the store.
+    Returns, per write, its committed events or the error that kept it out of the store
+    (``WriteConflict`` for a stale version or a taken idempotency key).
     """
     try:
         async with engine.begin() as conn:
             return list(await _apply(conn, batch))
-    except (IntegrityError, WriteConflict) as exc:
+    except Exception as exc:
         if len(batch) == 1:
-            return [WriteConflict(str(exc.args[0] if exc.args else exc))]
+            return [_as_outcome(exc)]
     outcomes: list[list[EventRecord] | Exception] = []
     for write in batch:
         try:
             async with engine.begin() as conn:
                 outcomes.extend(await _apply(conn, [write]))
-        except (IntegrityError, WriteConflict) as exc:
-            outcomes.append(WriteConflict(str(exc.args[0] if exc.args else exc)))
+        except Exception as exc:
+            outcomes.append(_as_outcome(exc))
     return outcomes
