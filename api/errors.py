@@ -20,6 +20,7 @@ HTTP_STATUS: dict[type[errors.AutopilotError], int] = {
     errors.RunChanged: 409,
     errors.RunNotActive: 409,
     errors.RunNotWaiting: 409,
+    errors.LoopConflict: 409,
     errors.IdempotencyKeyReused: 422,
     errors.Unavailable: 503,
 }
@@ -40,9 +41,11 @@ def envelope(code: str, message: str, details: Any, request_id: str | None) -> d
 
 
 def error_response(
-    status: int, code: str, message: str, details: Any = None, request_id: str | None = None
+    status: int, code: str, message: str, details: Any = None, request_id: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> web.Response:
-    body = orjson.dumps(envelope(code, message, details, request_id))
+    """The envelope; ``extra`` adds the top-level fields a route's own contract promises."""
+    body = orjson.dumps({**envelope(code, message, details, request_id), **(extra or {})})
     response = web.Response(status=status, body=body, content_type="application/json")
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="autopilot"'

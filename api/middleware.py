@@ -15,6 +15,8 @@ from pipeline.errors import AutopilotError
 log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = web.RequestKey("request_id", str)
+ERROR_EXTRAS = "error_extras"
+"""A handler attribute: a function giving top-level fields its contract adds to every error body."""
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 _HTTP_CODES = {
@@ -31,22 +33,25 @@ def request_id_of(request: web.Request) -> str:
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-Id", "")
-    request[REQUEST_ID] = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = incoming if _VALID_REQUEST_ID.match(incoming) else str(uuid.uuid4())
+    extras = getattr(request.match_info.handler, ERROR_EXTRAS, None)
+
+    def failed(status: int, code: str, message: str, details: object = None) -> web.Response:
+        return error_response(status, code, message, details, request[REQUEST_ID], extras() if extras else None)
+
     with structlog.contextvars.bound_contextvars(request_id=request[REQUEST_ID]):
         try:
             return await handler(request)
         except AutopilotError as exc:
-            return error_response(status_of(exc), exc.code, exc.message, exc.details, request[REQUEST_ID])
+            return failed(status_of(exc), exc.code, exc.message, exc.details)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
             code, message = _HTTP_CODES.get(exc.status, ("HTTP_ERROR", exc.reason))
-            return error_response(exc.status, code, message, None, request[REQUEST_ID])
+            return failed(exc.status, code, message)
         except Exception:
             log.exception("unhandled error", path=request.path)
-            return error_response(
-                500, "INTERNAL_ERROR", "internal error; quote the request id", None, request[REQUEST_ID]
-            )
+            return failed(500, "INTERNAL_ERROR", "internal error; quote the request id")
 
 
 async def add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:

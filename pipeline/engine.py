@@ -16,7 +16,7 @@ from config.catalog import Catalog
 from eventbus import EventBus
 from pipeline.clock import Clock, IdFactory, utc_now
 from pipeline.committer import GroupCommitter
-from pipeline.errors import RunChanged, RunNotFound, RunNotPaused, StepNotFound
+from pipeline.errors import LoopConflict, RunChanged, RunNotFound, RunNotPaused, StepNotFound
 from pipeline.hitl import apply_decision, check_payload
 from pipeline.outcomes import fail
 from pipeline.recalculation import recalculate
@@ -54,6 +54,8 @@ class PipelineEngine:
         self._worker_count = workers
         self._queue: asyncio.Queue[RunRecord] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
+        self._advancing: set[str] = set()
+        """Runs a worker or a run-next-step call is advancing right now."""
 
     async def start(self) -> int:
         """Start committing and advancing; return how many unfinished runs were picked up."""
@@ -187,6 +189,28 @@ class PipelineEngine:
 
         return await self._change_run(tenant_id, run_id, change, request_id, None, write_if=lambda o: o["changed"])
 
+    async def run_next_step(
+        self, tenant_id: str, run_id: str, *, execute: bool, request_id: str | None = None
+    ) -> tuple[RunRecord, RunRecord]:
+        """Advance an active run now (or, with ``execute=False``, only look); return the run
+        before and after. Raises ``LoopConflict`` while something else advances it."""
+        if run_id in self._advancing:
+            raise LoopConflict(f"run {run_id} is already being advanced")
+        self._advancing.add(run_id)
+        try:
+            before = await self.runs.get(tenant_id, run_id)
+            if before is None:
+                raise RunNotFound(f"no run {run_id}")
+            if not execute or before.status not in ACTIVE:
+                return before, before
+            try:
+                after, _ = await self._change_run(tenant_id, run_id, lambda t: None, request_id, None)
+            except RunChanged as exc:
+                raise LoopConflict(f"run {run_id} changed while advancing; try again") from exc
+            return before, after
+        finally:
+            self._advancing.discard(run_id)
+
     async def _change_run(
         self,
         tenant_id: str,
@@ -244,9 +268,15 @@ class PipelineEngine:
 
     async def _advance(self, run: RunRecord) -> None:
         """A worker's turn: advance a recovered or queued run and commit it as one write."""
-        transition = Transition(run, self.clock())
-        self._chain(transition)
-        await self._commit(transition.write())
+        if run.id in self._advancing:
+            return  # someone is advancing it right now; its own write covers this turn
+        self._advancing.add(run.id)
+        try:
+            transition = Transition(run, self.clock())
+            self._chain(transition)
+            await self._commit(transition.write())
+        finally:
+            self._advancing.discard(run.id)
 
     async def _commit(self, write: RunWrite) -> None:
         """Commit a worker's write, retrying a failing database; a run left behind is picked

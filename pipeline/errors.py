@@ -82,3 +82,9 @@ class RunNotWaiting(AutopilotError):
     """A step can only be completed while its run waits for input (not paused, not ended)."""
 
     code = "RUN_NOT_WAITING"
+
+
+class LoopConflict(AutopilotError):
+    """Something is already advancing this run."""
+
+    code = "LOOP_CONFLICT"
