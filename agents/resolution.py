@@ -19,11 +19,12 @@ WAITING = frozenset({"waiting_for_input", "waiting_for_signal"})
 
 @dataclass
 class ResolutionOutcome:
-    status: str  # resolved | waiting_for_input | failed | paused
+    status: str  # resolved | waiting_for_input | calling | failed | paused
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     progress: dict[str, dict[str, Any]] = field(default_factory=dict)
     run_changes: dict[str, Any] = field(default_factory=dict)
     waiting_steps: list[str] = field(default_factory=list)
+    calling_steps: list[str] = field(default_factory=list)
     failed_step: str | None = None
     error: str | None = None
 
@@ -58,6 +59,9 @@ def walk_playbook(
         started = {**playbook_fields(playbook), "total_steps": len(playbook.steps)}
         outcome.events.append(("playbook.started", started))
     outputs = {sid: {"outputs": rec.get("outputs", {})} for sid, rec in steps.items()}
+    outcome.failed_step = next((s.id for s in playbook.steps if steps.get(s.id, {}).get("status") == "failed"), None)
+    if outcome.failed_step is not None:
+        outcome.error = f"step {outcome.failed_step}: {steps[outcome.failed_step].get('error', 'failed')}"
     advanced = True
     while advanced and outcome.failed_step is None:
         advanced = False
@@ -65,6 +69,18 @@ def walk_playbook(
             if steps.get(step.id, {}).get("status", "pending") != "pending" or not is_ready(playbook, order - 1, steps):
                 continue
             advanced = True
+            if step.action == "call_tool":
+                unresolved: list[str] = []
+                payload = resolve(step.params.get("input", {}), {**scope, "steps": outputs}, unresolved)
+                steps[step.id] = {
+                    "status": "in_progress", "order": order, "since": now.isoformat(),
+                    "tool": step.params["tool"], "input": payload,
+                }
+                outcome.events.append(("playbook.step_started", {
+                    **playbook_fields(playbook), "step_id": step.id, "step_name": step.name, "step_order": order,
+                    "action_type": step.action, "tool": step.params["tool"], "input": payload,
+                }))
+                continue
             if step.action not in EXECUTORS:
                 steps[step.id] = {"status": _waiting_status(step), "order": order, "since": now.isoformat()}
                 outcome.events.append(("playbook.step_waiting", {
@@ -102,7 +118,10 @@ def walk_playbook(
         outcome.status = "paused" if failed is not None and failed.on_failure == "pause" else "failed"
         return outcome
     outcome.waiting_steps = [s.id for s in playbook.steps if steps.get(s.id, {}).get("status") in WAITING]
-    if all(steps.get(s.id, {}).get("status") in DONE for s in playbook.steps):
+    outcome.calling_steps = [s.id for s in playbook.steps if steps.get(s.id, {}).get("status") == "in_progress"]
+    if outcome.calling_steps:
+        outcome.status = "calling"
+    elif all(steps.get(s.id, {}).get("status") in DONE for s in playbook.steps):
         outcome.events.append(("playbook.completed", {
             **playbook_fields(playbook), "total_steps": len(playbook.steps),
             "completed_by": steps[playbook.steps[-1].id].get("completed_by", ACTOR),

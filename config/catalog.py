@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.playbooks import Playbook, load_playbook_library
+from config.playbooks import Playbook, load_playbook_library, playbook_path
 from config.policies import Policies, load_policies
+from config.tools import ToolRegistry, load_tools
 from config.triage_rules import TriageRules, load_triage_rules
 from config.workflows import WorkflowCatalog, load_workflows
-from config.yaml_source import ConfigError
+from config.yaml_source import ConfigError, line_of
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Catalog:
     policies: Policies
     playbooks: dict[str, Playbook]
     workflows: WorkflowCatalog
+    tools: ToolRegistry = field(default_factory=ToolRegistry)
     problems: list[ConfigError] = field(default_factory=list)
 
     def playbook(self, key: str) -> Playbook | None:
@@ -31,10 +33,34 @@ class Catalog:
 def load_catalog(config_dir: Path) -> Catalog:
     """Broken playbooks are collected in ``problems``; broken core files raise ``ConfigErrors``."""
     playbooks, problems = load_playbook_library(config_dir / "playbooks")
+    tools = load_tools(config_dir / "tools.yaml")
+    for key, playbook in list(playbooks.items()):
+        unknown = _unknown_tools(playbook, tools)
+        if unknown:
+            problems.extend(unknown)
+            del playbooks[key]
     return Catalog(
         triage=load_triage_rules(config_dir / "triage.yaml"),
         policies=load_policies(config_dir / "policies.yaml"),
         playbooks=playbooks,
         workflows=load_workflows(config_dir / "workflows.yaml"),
+        tools=tools,
         problems=problems,
     )
+
+
+def _unknown_tools(playbook: Playbook, tools: ToolRegistry) -> list[ConfigError]:
+    """``call_tool`` steps must name a registered tool; reported at the step's line."""
+    found = []
+    for index, step in enumerate(playbook.steps):
+        if step.action != "call_tool":
+            continue
+        name = step.params.get("tool")
+        if not isinstance(name, str) or tools.get(name) is None:
+            loc = ("steps", index, "params", "tool")
+            path = playbook_path(playbook)
+            found.append(ConfigError(
+                path, line_of(path, loc) if path else None, f"steps[{index}].params.tool",
+                f"step '{step.id}' calls tool {name!r}, which config/tools.yaml does not register",
+            ))
+    return found

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from config.output_contract import OutputField
@@ -32,7 +32,7 @@ EXCEPTION_FIELDS = frozenset(
 RUN_FIELDS = frozenset(
     {"id", "workflow_id", "severity", "playbook_id", "sla_minutes_remaining", "trigger_type"}
 )
-PLACEHOLDER = re.compile(r"\{([a-zA-Z_][\w.]*)\}")
+PLACEHOLDER = re.compile(r"\{([a-zA-Z_][\w.\-]*)\}")  # step ids may contain "-"
 SLUG = r"^[a-z0-9][a-z0-9_\-]*$"
 
 
@@ -74,6 +74,7 @@ class Step(Declaration):
 
 
 class Playbook(Declaration):
+    _source: Path | None = PrivateAttr(None)
     id: str = Field(pattern=SLUG)
     name: str = Field(min_length=1)
     version: int = Field(1, ge=1)
@@ -152,7 +153,14 @@ def _placeholder_problem(name: str, earlier_steps: dict[str, set[str] | None]) -
 
 
 def load_playbook(path: Path) -> Playbook:
-    return load_model(path, Playbook)
+    playbook = load_model(path, Playbook)
+    playbook._source = path
+    return playbook
+
+
+def playbook_path(playbook: Playbook) -> Path | None:
+    """The file a playbook was loaded from, for messages that name it."""
+    return playbook._source
 
 
 def load_playbook_library(directory: Path) -> tuple[dict[str, Playbook], list[ConfigError]]:

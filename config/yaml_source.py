@@ -56,6 +56,14 @@ def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     return line
 
 
+def line_of(path: Path, loc: Sequence[str | int]) -> int | None:
+    """The line of ``loc`` (a field path) in the YAML file at ``path``."""
+    try:
+        return _line_of(yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader), loc)
+    except (OSError, yaml.YAMLError):
+        return None
+
+
 def _field_name(loc: Sequence[str | int]) -> str:
     out = ""
     for part in loc:

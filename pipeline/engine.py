@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agents.tool_client import ToolClient, ToolFailed
 from config.catalog import Catalog
 from eventbus import EventBus
 from pipeline.clock import Clock, IdFactory, utc_now
@@ -23,6 +24,7 @@ from pipeline.recalculation import recalculate
 from pipeline.stages import STAGES
 from pipeline.statuses import ACTIVE, RunStatus
 from pipeline.step_completion import StepCompletion, complete_step
+from pipeline.tool_results import record_call
 from pipeline.transition import Transition
 from store.records import IdempotentResponse, RunRecord, RunWrite
 from store.runs import RunRepository
@@ -54,6 +56,9 @@ class PipelineEngine:
         self._worker_count = workers
         self._queue: asyncio.Queue[RunRecord] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
+        self.tools = ToolClient(catalog.tools)
+        self._claims: set[tuple[str, str]] = set()
+        """(run, step) tool calls this process claimed and has not made yet."""
         self._advancing: set[str] = set()
         """Runs a worker or a run-next-step call is advancing right now."""
 
@@ -79,6 +84,7 @@ class PipelineEngine:
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
         await self.committer.stop()
+        await self.tools.close()
 
     async def drain(self) -> None:
         """Wait until every queued run has paused, is waiting, or has ended."""
@@ -127,8 +133,7 @@ class PipelineEngine:
         write = t.write(is_new=True)
         write.idempotency = idempotency_for(write.run) if idempotency_for else None
         await self.committer.submit(write)
-        if write.run.status in ACTIVE:
-            self._queue.put_nowait(write.run)
+        self._after_commit(write.run)
         return write.run
 
     async def resume(
@@ -238,10 +243,41 @@ class PipelineEngine:
                 await self.committer.submit(write)
             except WriteConflict:
                 continue
-            if write.run.status in ACTIVE:
-                self._queue.put_nowait(write.run)
+            self._after_commit(write.run)
             return write.run, outcome
         raise RunChanged(f"run {run_id} kept changing; try again")
+
+    def _after_commit(self, run: RunRecord) -> None:
+        """A committed run that still has work (tool calls it now holds a claim on) goes to a worker."""
+        for step_id in run.state.get("pending_calls", []):
+            self._claims.add((run.id, step_id))
+        if run.status in ACTIVE:
+            self._queue.put_nowait(run)
+
+    async def _make_calls(self, run: RunRecord, t: Transition) -> None:
+        """Make the run's claimed tool calls and record their results on ``t``. A claim this
+        process did not make was left by one that stopped mid-call: the call is made again
+        only if the tool is idempotent; otherwise its outcome is unknown and the step fails."""
+        playbook = self.catalog.playbook(run.state["policy"]["playbook"])
+        for step_id in list(run.state["pending_calls"]):
+            record = run.state["steps"][step_id]
+            tool = self.catalog.tools.get(record["tool"])
+            ours = (run.id, step_id) in self._claims
+            self._claims.discard((run.id, step_id))
+            if not ours and not (tool and tool.idempotent):
+                error = "the service stopped during this call; its outcome is unknown, so it was not repeated"
+                record_call(t, playbook, step_id, None, error, 1)
+                continue
+            try:
+                answer, attempts = await self.tools.call(
+                    record["tool"], record["input"], idempotency_key=f"{run.id}:{step_id}"
+                )
+            except ToolFailed as exc:
+                t.now = self.clock()
+                record_call(t, playbook, step_id, None, str(exc), exc.attempts)
+            else:
+                t.now = self.clock()
+                record_call(t, playbook, step_id, answer, None, attempts)
 
     async def _work(self) -> None:
         while True:
@@ -256,9 +292,10 @@ class PipelineEngine:
                 self._queue.task_done()
 
     def _chain(self, t: Transition) -> None:
-        """Run the run's local stages one after another in memory, until it waits or ends.
-        They are pure, so if the write that follows never commits, nothing happened."""
-        while t.status in ACTIVE:
+        """Run the run's local stages one after another in memory, until it waits, ends, or has
+        tool calls to make. They are pure, so if the write that follows never commits, nothing
+        happened; the calls are made only once the claim on them is committed."""
+        while t.status in ACTIVE and not t.state.get("pending_calls"):
             stage = STAGES[t.status]
             try:
                 stage(t, self.catalog)
@@ -273,24 +310,29 @@ class PipelineEngine:
         self._advancing.add(run.id)
         try:
             transition = Transition(run, self.clock())
+            if run.state.get("pending_calls"):
+                await self._make_calls(run, transition)
             self._chain(transition)
-            await self._commit(transition.write())
+            write = transition.write()
+            if await self._commit(write):
+                self._after_commit(write.run)
         finally:
             self._advancing.discard(run.id)
 
-    async def _commit(self, write: RunWrite) -> None:
+    async def _commit(self, write: RunWrite) -> bool:
         """Commit a worker's write, retrying a failing database; a run left behind is picked
         up on the next start, and the version check keeps a retried write from landing twice."""
         for attempt in range(COMMIT_RETRIES):
             try:
                 await self.committer.submit(write)
-                return
+                return True
             except WriteConflict:
                 log.warning("run changed elsewhere; leaving it", run_id=write.run.id)
-                return
+                return False
             except RuntimeError:
                 raise
             except Exception as exc:
                 log.warning("commit failed; retrying", run_id=write.run.id, attempt=attempt, error=str(exc))
                 await asyncio.sleep(0.05 * 2**attempt)
         log.error("giving up on a commit; the run resumes on restart", run_id=write.run.id)
+        return False

@@ -71,6 +71,9 @@ def resolution_stage(t: Transition, catalog: Catalog) -> None:
     if outcome.status == "resolved":
         t.status = RunStatus.RESOLVED
         t.emit("run.resolved", "agent:resolution", {"playbook": key})
+    elif outcome.status == "calling":
+        t.state["pending_calls"] = outcome.calling_steps  # the engine calls them outside any transaction
+        t.status = RunStatus.RESOLVING
     elif outcome.status == "waiting_for_input":
         t.state["waiting_steps"] = outcome.waiting_steps
         if t.status != RunStatus.WAITING_FOR_INPUT:

@@ -103,3 +103,11 @@ def test_a_failing_step_marked_pause_pauses_instead_of_failing() -> None:
     outcome = walk_playbook(playbook(ASSIGN, broken, TELL), SCOPE, {}, NOW)
     assert outcome.status == "paused" and outcome.failed_step == "broken"
     assert "tell" not in outcome.progress
+
+
+def test_placeholders_can_name_steps_whose_ids_contain_hyphens() -> None:
+    first = {"id": "first-step", "name": "First", "action": "assign_owner", "params": {"owner": "queue:ops"}}
+    then = {"id": "then", "name": "Then", "action": "add_comment",
+            "params": {"text": "owned by {steps.first-step.outputs.owner}"}}
+    outcome = walk_playbook(playbook(first, then), SCOPE, {}, NOW)
+    assert outcome.progress["then"]["outputs"]["comment"] == "owned by queue:ops"

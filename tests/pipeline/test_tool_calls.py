@@ -1,0 +1,187 @@
+"""call_tool steps really call: a local aiohttp server is the tool. Retries with backoff, failures
+by the playbook's rule, and at most one call per (run, step) across a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from config.catalog import Catalog, load_catalog
+from config.settings import SHIPPED_CONFIG_DIR
+from eventbus import InProcessBus
+from pipeline.engine import PipelineEngine
+from store.events import EventRepository
+from tests.api.conftest import exception_body
+
+PLAYBOOK = """\
+id: zz-carrier-claim
+name: File a carrier claim
+priority: 1000
+match: {domain: payments, exception_type: "payment.failed"}
+steps:
+  - id: file-claim
+    name: File the claim with the carrier
+    action: call_tool
+    on_failure: ON_FAILURE
+    params:
+      tool: carrier_claim
+      input: {reference: "{exception.source_id}", amount: "{exception.amount}"}
+    outputs:
+      claim_id: {type: string}
+  - id: note
+    name: Record the claim
+    action: add_comment
+    params: {text: "claim {steps.file-claim.outputs.claim_id} filed"}
+"""
+
+
+@dataclass
+class Carrier:
+    """The tool: answers from a script of statuses, remembers every request."""
+
+    script: list[int] = field(default_factory=lambda: [200])
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    hang: asyncio.Event | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append({"key": request.headers.get("Idempotency-Key"), "body": await request.json()})
+        if self.hang is not None:
+            await self.hang.wait()
+        status = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if status != 200:
+            return web.json_response({"error": "carrier unavailable"}, status=status)
+        return web.json_response({"claim_id": f"CLM-{len(self.requests)}"})
+
+
+@pytest.fixture
+async def carrier() -> AsyncIterator[tuple[Carrier, str]]:
+    tool = Carrier()
+    app = web.Application()
+    app.router.add_post("/claims", tool.handle)
+    server = TestServer(app)
+    await server.start_server()
+    yield tool, str(server.make_url("/claims"))
+    if tool.hang is not None:
+        tool.hang.set()
+    await server.close()
+
+
+def catalog_with(tmp_path: Path, url: str, *, on_failure: str = "fail", idempotent: bool = False) -> Catalog:
+    config = tmp_path / "config"
+    shutil.copytree(SHIPPED_CONFIG_DIR, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"),
+                    dirs_exist_ok=True)
+    (config / "playbooks" / "zz-carrier-claim.yaml").write_text(PLAYBOOK.replace("ON_FAILURE", on_failure))
+    (config / "tools.yaml").write_text(
+        f"tools:\n  - name: carrier_claim\n    kind: http\n    url: {url}\n    retries: 2\n"
+        f"    backoff_seconds: 0\n    timeout_seconds: 5\n    idempotent: {str(idempotent).lower()}\n"
+    )
+    catalog = load_catalog(config)
+    assert catalog.problems == []
+    return catalog
+
+
+async def run_through(db, catalog, clock) -> tuple[PipelineEngine, Any]:
+    engine = PipelineEngine(db, InProcessBus(), catalog, clock=clock, workers=2)
+    await engine.start()
+    body = dict(exception_body(source_id="ch_77"), sla_deadline=(clock.now + timedelta(hours=6)).isoformat())
+    run = await engine.start_run("globex", "exception_pipeline", body, actor="user:x", trigger_type="api")
+    return engine, run
+
+
+async def test_the_tool_is_called_once_with_the_resolved_input_and_its_answer_feeds_later_steps(
+    sqlite_db, clock, tmp_path, carrier
+):
+    tool, url = carrier
+    engine, run = await run_through(sqlite_db, catalog_with(tmp_path, url), clock)
+    assert run.status == "resolving" and run.state["pending_calls"] == ["file-claim"]
+    await engine.drain()
+    await engine.stop()
+    assert tool.requests == [{"key": f"{run.id}:file-claim", "body": {"reference": "ch_77", "amount": "42.50"}}]
+    done = await engine.runs.get("globex", run.id)
+    assert done.status == "completed"
+    assert done.state["steps"]["file-claim"]["outputs"] == {"claim_id": "CLM-1"}
+    assert done.state["steps"]["note"]["outputs"]["comment"] == "claim CLM-1 filed"
+    topics = [e.topic for e in await EventRepository(sqlite_db).for_run("globex", run.id)]
+    assert topics.index("playbook.step_started") < topics.index("playbook.step_completed")
+
+
+async def test_transient_failures_are_retried_with_backoff(sqlite_db, clock, tmp_path, carrier):
+    tool, url = carrier
+    tool.script = [503, 502, 200]
+    engine, run = await run_through(sqlite_db, catalog_with(tmp_path, url), clock)
+    await engine.drain()
+    await engine.stop()
+    done = await engine.runs.get("globex", run.id)
+    assert done.status == "completed" and done.state["steps"]["file-claim"]["attempts"] == 3
+    assert len(tool.requests) == 3 and {r["key"] for r in tool.requests} == {f"{run.id}:file-claim"}
+
+
+@pytest.mark.parametrize(("on_failure", "status"), [("fail", "failed"), ("pause", "paused")])
+async def test_a_tool_that_keeps_failing_fails_or_pauses_the_run(sqlite_db, clock, tmp_path, carrier, on_failure,
+                                                                  status):
+    tool, url = carrier
+    tool.script = [500]
+    engine, run = await run_through(sqlite_db, catalog_with(tmp_path, url, on_failure=on_failure), clock)
+    await engine.drain()
+    await engine.stop()
+    done = await engine.runs.get("globex", run.id)
+    assert done.status == status and len(tool.requests) == 3
+    assert "failed after 3 attempt(s)" in done.state["steps"]["file-claim"]["error"]
+    if status == "paused":
+        assert done.state["pause"]["gate"] == "step_failed" and done.state["pause"]["step_id"] == "file-claim"
+
+
+async def test_a_refusal_is_not_retried(sqlite_db, clock, tmp_path, carrier):
+    tool, url = carrier
+    tool.script = [422]
+    engine, run = await run_through(sqlite_db, catalog_with(tmp_path, url), clock)
+    await engine.drain()
+    await engine.stop()
+    assert len(tool.requests) == 1
+    assert (await engine.runs.get("globex", run.id)).status == "failed"
+
+
+@pytest.mark.parametrize("idempotent", [False, True])
+async def test_a_call_cut_short_by_a_crash_is_repeated_only_for_an_idempotent_tool(
+    sqlite_db, clock, tmp_path, carrier, idempotent
+):
+    tool, url = carrier
+    tool.hang = asyncio.Event()
+    catalog = catalog_with(tmp_path, url, idempotent=idempotent)
+    engine, run = await run_through(sqlite_db, catalog, clock)
+    while not tool.requests:  # the call has reached the carrier...
+        await asyncio.sleep(0)
+    await engine.stop()  # ...and the service stops before the answer arrives
+    tool.hang.set()
+    tool.hang = None
+
+    restarted = PipelineEngine(sqlite_db, InProcessBus(), catalog, clock=clock, workers=2)
+    assert await restarted.start() == 1
+    await restarted.drain()
+    await restarted.stop()
+    done = await restarted.runs.get("globex", run.id)
+    keys = [r["key"] for r in tool.requests]
+    if idempotent:
+        assert keys == [f"{run.id}:file-claim"] * 2 and done.status == "completed"
+    else:
+        assert keys == [f"{run.id}:file-claim"] and done.status == "failed"
+        assert "outcome is unknown" in done.state["steps"]["file-claim"]["error"]
+
+
+def test_a_playbook_calling_an_unregistered_tool_is_reported_at_its_line(tmp_path):
+    config = tmp_path / "config"
+    shutil.copytree(SHIPPED_CONFIG_DIR, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    (config / "playbooks" / "zz-carrier-claim.yaml").write_text(PLAYBOOK.replace("ON_FAILURE", "fail"))
+    catalog = load_catalog(config)
+    [problem] = catalog.problems
+    assert problem.path.name == "zz-carrier-claim.yaml" and problem.line == 11
+    assert problem.field == "steps[0].params.tool" and "zz-carrier-claim@1" not in catalog.playbooks
