@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
 from api.keys import CATALOG, PIPELINE, TOKENS
-from config.settings import SHIPPED_CONFIG_DIR, Settings
+from config.settings import Settings
 from tests.api.conftest import exception_body
+from tests.config_copies import config_with
 
 
 async def test_the_service_starts_and_serves_with_one_broken_playbook(tmp_path):
-    config = tmp_path / "config"
-    shutil.copytree(SHIPPED_CONFIG_DIR, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    (config / "playbooks" / "zz-broken.yaml").write_text(
-        "id: zz-broken\nname: Broken\nsteps:\n  - id: one\n    name: One\n    action: teleport\n"
-    )
+    broken = "id: zz-broken\nname: Broken\nsteps:\n  - id: one\n    name: One\n    action: teleport\n"
+    config = config_with(tmp_path / "config", {"zz-broken.yaml": broken})
     app = create_app(Settings(data_dir=tmp_path / "data", config_dir=config, jwt_secret="s" * 40))
     [problem] = app[CATALOG].problems
     assert problem.path.name == "zz-broken.yaml" and problem.line == 6 and problem.field == "steps[0].action"

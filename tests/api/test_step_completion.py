@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
 from api.keys import TOKENS
-from config.settings import SHIPPED_CONFIG_DIR, Settings
+from config.settings import Settings
 from tests.api.conftest import Api, exception_body
+from tests.config_copies import ACCOUNT_FLAGGED_RULE, config_with
 
 REVIEW_PLAYBOOK = """
 id: test-review
@@ -45,13 +44,7 @@ steps:
 
 @pytest.fixture
 async def review_api(tmp_path: Path) -> AsyncIterator[Api]:
-    config = tmp_path / "config"
-    shutil.copytree(SHIPPED_CONFIG_DIR, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    (config / "playbooks" / "test-review.yaml").write_text(REVIEW_PLAYBOOK)
-    rules = yaml.safe_load((config / "triage.yaml").read_text())
-    rules["rules"].append({"id": "account-flagged", "when": {"domain": "accounts", "type": "account.flagged"},
-                           "severity": "low", "confidence": 0.9})
-    (config / "triage.yaml").write_text(yaml.safe_dump(rules))
+    config = config_with(tmp_path / "config", {"test-review.yaml": REVIEW_PLAYBOOK}, [ACCOUNT_FLAGGED_RULE])
     app = create_app(Settings(data_dir=tmp_path / "data", config_dir=config, jwt_secret="k" * 40))
     async with TestClient(TestServer(app)) as client:
         token = app[TOKENS].mint(tenant="globex", subject="ana", roles=["operator"], ttl=timedelta(hours=1))
@@ -168,14 +161,8 @@ URGENT = URGENT.replace("{steps.review.outputs.decision}", "fast-tracked")
 
 
 async def test_recalculation_changes_the_assignment_only_when_a_better_playbook_matches(tmp_path, clock):
-    config = tmp_path / "config"
-    shutil.copytree(SHIPPED_CONFIG_DIR, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    (config / "playbooks" / "test-review.yaml").write_text(REVIEW_PLAYBOOK)
-    (config / "playbooks" / "test-review-urgent.yaml").write_text(URGENT)
-    rules = yaml.safe_load((config / "triage.yaml").read_text())
-    rules["rules"].append({"id": "account-flagged", "when": {"domain": "accounts", "type": "account.flagged"},
-                           "severity": "low", "confidence": 0.9})
-    (config / "triage.yaml").write_text(yaml.safe_dump(rules))
+    playbooks = {"test-review.yaml": REVIEW_PLAYBOOK, "test-review-urgent.yaml": URGENT}
+    config = config_with(tmp_path / "config", playbooks, [ACCOUNT_FLAGGED_RULE])
     app = create_app(Settings(data_dir=tmp_path / "data", config_dir=config, jwt_secret="k" * 40), clock=clock)
     async with TestClient(TestServer(app)) as client:
         token = app[TOKENS].mint(tenant="globex", subject="ana", roles=["admin"], ttl=timedelta(hours=1))

@@ -4,7 +4,6 @@ same key gets the first answer (found in review)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -14,8 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
 from api.keys import TOKENS
-from config.settings import SHIPPED_CONFIG_DIR, Settings
+from config.settings import Settings
 from tests.api.conftest import Api, exception_body
+from tests.config_copies import config_with
 
 PARALLEL = """\
 id: zz-parallel
@@ -47,9 +47,7 @@ async def api_with(tmp_path: Path) -> AsyncIterator[Callable[[str], object]]:
     clients: list[TestClient] = []
 
     async def make(playbook: str) -> Api:
-        config = tmp_path / f"config{len(clients)}"
-        shutil.copytree(SHIPPED_CONFIG_DIR, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-        (config / "playbooks" / "zz-parallel.yaml").write_text(playbook)
+        config = config_with(tmp_path / f"config{len(clients)}", {"zz-parallel.yaml": playbook})
         app = create_app(Settings(data_dir=tmp_path / f"data{len(clients)}", config_dir=config, jwt_secret="s" * 40))
         client = TestClient(TestServer(app))
         await client.start_server()

@@ -32,8 +32,9 @@ def token(tenant: str = "acme", subject: str = "e2e") -> str:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, config_dir: Path | None = None) -> None:
         self.data_dir = data_dir
+        self.config_dir = config_dir
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -41,7 +42,10 @@ class ServerProcess:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "AUTOPILOT_JWT_SECRET": SECRET, "AUTOPILOT_LOG_LEVEL": "INFO"}
+        env = {**os.environ, "AUTOPILOT_JWT_SECRET": SECRET, "AUTOPILOT_LOG_LEVEL": "INFO"}
+        if self.config_dir is not None:
+            env["AUTOPILOT_CONFIG_DIR"] = str(self.config_dir)
+        return env
 
     def cli(self, *args: str) -> str:
         command = [sys.executable, "-m", "api.cli", "--data-dir", str(self.data_dir), *args]

@@ -4,7 +4,6 @@ by the playbook's rule, and at most one call per (run, step) across a crash."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,11 +15,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from config.catalog import Catalog, load_catalog
-from config.settings import SHIPPED_CONFIG_DIR
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
 from store.events import EventRepository
 from tests.api.conftest import exception_body
+from tests.config_copies import config_with
 
 PLAYBOOK = """\
 id: zz-carrier-claim
@@ -76,15 +75,12 @@ async def carrier() -> AsyncIterator[tuple[Carrier, str]]:
 
 
 def catalog_with(tmp_path: Path, url: str, *, on_failure: str = "fail", idempotent: bool = False) -> Catalog:
-    config = tmp_path / "config"
-    shutil.copytree(SHIPPED_CONFIG_DIR, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"),
-                    dirs_exist_ok=True)
-    (config / "playbooks" / "zz-carrier-claim.yaml").write_text(PLAYBOOK.replace("ON_FAILURE", on_failure))
-    (config / "tools.yaml").write_text(
+    tools = (
         f"tools:\n  - name: carrier_claim\n    kind: http\n    url: {url}\n    retries: 2\n"
         f"    backoff_seconds: 0\n    timeout_seconds: 5\n    idempotent: {str(idempotent).lower()}\n"
     )
-    catalog = load_catalog(config)
+    playbooks = {"zz-carrier-claim.yaml": PLAYBOOK.replace("ON_FAILURE", on_failure)}
+    catalog = load_catalog(config_with(tmp_path / "config", playbooks, tools_yaml=tools))
     assert catalog.problems == []
     return catalog
 
@@ -178,10 +174,8 @@ async def test_a_call_cut_short_by_a_crash_is_repeated_only_for_an_idempotent_to
 
 
 def test_a_playbook_calling_an_unregistered_tool_is_reported_at_its_line(tmp_path):
-    config = tmp_path / "config"
-    shutil.copytree(SHIPPED_CONFIG_DIR, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    (config / "playbooks" / "zz-carrier-claim.yaml").write_text(PLAYBOOK.replace("ON_FAILURE", "fail"))
-    catalog = load_catalog(config)
+    playbooks = {"zz-carrier-claim.yaml": PLAYBOOK.replace("ON_FAILURE", "fail")}
+    catalog = load_catalog(config_with(tmp_path / "config", playbooks))
     [problem] = catalog.problems
     assert problem.path.name == "zz-carrier-claim.yaml" and problem.line == 11
     assert problem.field == "steps[0].params.tool" and "zz-carrier-claim@1" not in catalog.playbooks

@@ -1,0 +1,38 @@
+"""A copy of the shipped configuration with extra playbooks, triage rules or tools, for tests
+that need a library the product does not ship."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from config.settings import SHIPPED_CONFIG_DIR
+
+ACCOUNT_FLAGGED_RULE = {
+    "id": "account-flagged", "when": {"domain": "accounts", "type": "account.flagged"},
+    "severity": "low", "confidence": 0.9,
+}
+
+
+def config_with(
+    directory: Path,
+    playbooks: dict[str, str] | None = None,
+    rules: list[dict[str, Any]] | None = None,
+    tools_yaml: str | None = None,
+) -> Path:
+    """``directory`` filled with the shipped config plus ``playbooks`` (file name -> YAML text),
+    extra triage ``rules`` and, if given, a ``tools.yaml``."""
+    shutil.copytree(SHIPPED_CONFIG_DIR, directory, ignore=shutil.ignore_patterns("*.py", "__pycache__"),
+                    dirs_exist_ok=True)
+    for name, text in (playbooks or {}).items():
+        (directory / "playbooks" / name).write_text(text)
+    if rules:
+        triage = yaml.safe_load((directory / "triage.yaml").read_text())
+        triage["rules"].extend(rules)
+        (directory / "triage.yaml").write_text(yaml.safe_dump(triage))
+    if tools_yaml is not None:
+        (directory / "tools.yaml").write_text(tools_yaml)
+    return directory
