@@ -179,3 +179,31 @@ def test_a_playbook_calling_an_unregistered_tool_is_reported_at_its_line(tmp_pat
     [problem] = catalog.problems
     assert problem.path.name == "zz-carrier-claim.yaml" and problem.line == 11
     assert problem.field == "steps[0].params.tool" and "zz-carrier-claim@1" not in catalog.playbooks
+
+
+async def test_a_python_tool_registered_by_entry_point_is_called(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    import agents.tool_client as tool_client
+    from agents.tool_client import ToolClient
+    from config.tools import ToolRegistry
+
+    calls: list[dict[str, Any]] = []
+
+    def lookup_fx(payload: dict[str, Any]) -> dict[str, Any]:
+        calls.append(payload)
+        return {"rate": 1.08}
+
+    monkeypatch.setattr(tool_client, "lookup_fx", lookup_fx, raising=False)
+    point = EntryPoint(name="fx_rate", value="agents.tool_client:lookup_fx", group="autopilot.tools")
+    monkeypatch.setattr(tool_client, "entry_points", lambda group, name: [point] if name == "fx_rate" else [])
+    tools = ToolRegistry.model_validate({"tools": [
+        {"name": "fx", "kind": "python", "entry_point": "fx_rate", "retries": 0},
+        {"name": "missing", "kind": "python", "entry_point": "nowhere", "retries": 3},
+    ]})
+    client = ToolClient(tools)
+    assert await client.call("fx", {"pair": "EURUSD"}, idempotency_key="r:s") == ({"rate": 1.08}, 1)
+    assert calls == [{"pair": "EURUSD"}]
+    with pytest.raises(Exception, match="no entry point 'nowhere'") as refused:
+        await client.call("missing", {}, idempotency_key="r:s")
+    assert refused.value.attempts == 1  # a missing entry point is not retried
