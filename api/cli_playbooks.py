@@ -42,7 +42,7 @@ def list_playbooks(args: argparse.Namespace, playbooks_dir: Path) -> int:
     library, problems = load_playbook_library(playbooks_dir)
     rows = sorted(library.values(), key=lambda p: (p.match.domain or "", -p.priority, p.id, -p.version))
     for playbook in rows:
-        kinds = "".join(sorted({s.type[0] for s in playbook.steps}))
+        kinds = ",".join(sorted({s.type for s in playbook.steps}))
         print(f"{playbook.id + '@' + str(playbook.version):<44} {playbook.match.domain or '*':<12} "
               f"prio {playbook.priority:>4}  {len(playbook.steps)} steps [{kinds}]  {playbook.name}")
     for problem in problems:
