@@ -49,7 +49,8 @@ async def start_run_once(
 
 
 @routes.route("POST", "/api/v1/exceptions", summary="Ingest an exception; starts a pipeline run",
-              body=ExceptionIn, responses={202: RunAccepted}, idempotent=True, tag="exceptions")
+              body=ExceptionIn, responses={202: RunAccepted}, idempotent=True,
+              permission="exceptions:ingest", tag="exceptions")
 async def ingest_exception(request: web.Request) -> web.Response:
     exception, canonical = await read_body(request, ExceptionIn)
 

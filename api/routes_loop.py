@@ -64,7 +64,7 @@ def _error_extras() -> dict[str, Any]:
 
 
 @routes.route("POST", "/api/v1/runs/{run_id}/run-next-step", summary="Run (or, with dryRun, preview) a run's next step",
-              body=RunNextStepRequest, responses={200: RunNextStepResponse}, tag="playbooks")
+              body=RunNextStepRequest, responses={200: RunNextStepResponse}, permission="runs:advance", tag="playbooks")
 async def run_next_step(request: web.Request) -> web.Response:
     run_id = request.match_info["run_id"]
     body, _ = await read_body(request, RunNextStepRequest)

@@ -27,7 +27,8 @@ routes = RouteTable()
 
 
 @routes.route("GET", "/api/v1/runs/{run_id}/playbook", summary="The run's playbook and where each step stands",
-              responses={200: PlaybookStatus}, tag="playbooks")
+              responses={200: PlaybookStatus},
+              permission="runs:read", tag="playbooks")
 async def get_run_playbook(request: web.Request) -> web.Response:
     run_id = request.match_info["run_id"]
     run = await request.app[RUNS].get(request[PRINCIPAL].tenant, run_id)
@@ -38,7 +39,8 @@ async def get_run_playbook(request: web.Request) -> web.Response:
 
 @routes.route("POST", "/api/v1/runs/{run_id}/playbook/recalculate",
               summary="Re-run playbook matching; the assignment changes only if a better approved one matches",
-              body=RecalculateRequest, responses={200: PlaybookRecalculation}, tag="playbooks")
+              body=RecalculateRequest, responses={200: PlaybookRecalculation},
+              permission="playbooks:recalculate", tag="playbooks")
 async def recalculate_playbook(request: web.Request) -> web.Response:
     run_id = request.match_info["run_id"]
     principal = request[PRINCIPAL]
@@ -54,7 +56,8 @@ async def recalculate_playbook(request: web.Request) -> web.Response:
 
 @routes.route("POST", "/api/v1/playbook-runs/{run_id}/complete-step/{step_id}",
               summary="Complete a step waiting for a person or a model, with outputs that meet its contract",
-              body=StepCompletionPayload, responses={200: StepCompletionResponse}, idempotent=True, tag="playbooks")
+              body=StepCompletionPayload, responses={200: StepCompletionResponse}, idempotent=True,
+              permission="steps:complete", tag="playbooks")
 async def complete_playbook_step(request: web.Request) -> web.Response:
     run_id, step_id = request.match_info["run_id"], request.match_info["step_id"]
     principal = request[PRINCIPAL]

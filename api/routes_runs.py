@@ -43,7 +43,7 @@ class EventQuery(Body):
 
 
 @routes.route("GET", "/api/v1/runs", summary="List runs, newest first", query=RunQuery,
-              responses={200: RunPage}, tag="runs")
+              responses={200: RunPage}, permission="runs:read", tag="runs")
 async def list_runs(request: web.Request) -> web.Response:
     query = read_query(request, RunQuery)
     runs = await request.app[RUNS].list(
@@ -61,7 +61,7 @@ async def list_runs(request: web.Request) -> web.Response:
 
 
 @routes.route("GET", "/api/v1/runs/pending-action", summary="Paused runs awaiting a human decision",
-              query=PageQuery, responses={200: PendingRunList}, tag="runs")
+              query=PageQuery, responses={200: PendingRunList}, permission="runs:read", tag="runs")
 async def list_pending_runs(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
     runs = await request.app[RUNS].list(
@@ -73,7 +73,7 @@ async def list_pending_runs(request: web.Request) -> web.Response:
 
 
 @routes.route("GET", "/api/v1/runs/{run_id}", summary="One run: status, stage, results, progress",
-              responses={200: RunDetail}, tag="runs")
+              responses={200: RunDetail}, permission="runs:read", tag="runs")
 async def get_run(request: web.Request) -> web.Response:
     run_id = request.match_info["run_id"]
     run = await request.app[RUNS].get(request[PRINCIPAL].tenant, run_id)
@@ -83,7 +83,7 @@ async def get_run(request: web.Request) -> web.Response:
 
 
 @routes.route("GET", "/api/v1/runs/{run_id}/events", summary="A run's timeline, in order",
-              query=EventQuery, responses={200: EventPage}, tag="runs")
+              query=EventQuery, responses={200: EventPage}, permission="runs:read", tag="runs")
 async def list_run_events(request: web.Request) -> web.Response:
     run_id = request.match_info["run_id"]
     tenant = request[PRINCIPAL].tenant

@@ -30,7 +30,7 @@ TRIGGERED_TOPIC = "dashboard.workflow_triggered"
 
 
 @routes.route("GET", "/api/v1/workflows", summary="Workflows with their last run and counts per status",
-              responses={200: WorkflowList}, tag="workflows")
+              responses={200: WorkflowList}, permission="runs:read", tag="workflows")
 async def list_workflows(request: web.Request) -> web.Response:
     tenant = request[PRINCIPAL].tenant
     counts = await request.app[RUNS].counts_by_workflow(tenant)
@@ -49,7 +49,7 @@ async def list_workflows(request: web.Request) -> web.Response:
 
 @routes.route("POST", "/api/v1/workflows/{workflow_id}/trigger", summary="Start a workflow run by hand",
               body=TriggerWorkflowRequest, responses={202: TriggerWorkflowResponse}, idempotent=True,
-              tag="workflows")
+              permission="workflows:trigger", tag="workflows")
 async def trigger_workflow(request: web.Request) -> web.Response:
     workflow_id = request.match_info["workflow_id"]
     workflow = request.app[CATALOG].workflows.get(workflow_id)
@@ -66,7 +66,7 @@ async def trigger_workflow(request: web.Request) -> web.Response:
 
 @routes.route("POST", "/api/v1/workflows/{workflow_id}/runs/{run_id}/resume",
               summary="Approve or reject a paused run", body=ResumeRunRequest,
-              responses={202: ResumeRunResponse}, idempotent=True, tag="workflows")
+              responses={202: ResumeRunResponse}, idempotent=True, permission="runs:resume", tag="workflows")
 async def resume_run(request: web.Request) -> web.Response:
     workflow_id, run_id = request.match_info["workflow_id"], request.match_info["run_id"]
     principal = request[PRINCIPAL]

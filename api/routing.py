@@ -3,6 +3,7 @@ the OpenAPI document is generated from the very declarations the server runs."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -11,7 +12,9 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from pipeline.errors import ValidationFailed
+from api.auth import PRINCIPAL
+from api.keys import CATALOG
+from pipeline.errors import Forbidden, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -30,6 +33,7 @@ class RouteSpec:
     public: bool = False
     idempotent: bool = False
     tag: str = "api"
+    permission: str | None = None
 
 
 class RouteTable:
@@ -48,10 +52,15 @@ class RouteTable:
         public: bool = False,
         idempotent: bool = False,
         tag: str = "api",
+        permission: str | None = None,
     ) -> Callable[[Handler], Handler]:
+        """Declare a route; every route that is not ``public`` names the permission it needs."""
+        if not public and permission is None:
+            raise ValueError(f"{method} {path} must name the permission it needs")
+
         def register(handler: Handler) -> Handler:
             self.specs.append(
-                RouteSpec(method, path, handler, summary, responses, body, query, public, idempotent, tag)
+                RouteSpec(method, path, handler, summary, responses, body, query, public, idempotent, tag, permission)
             )
             return handler
 
@@ -59,7 +68,21 @@ class RouteTable:
 
     def install(self, app: web.Application) -> None:
         for spec in self.specs:
-            app.router.add_route(spec.method, spec.path, spec.handler)
+            handler = spec.handler if spec.permission is None else _requiring(spec.permission, spec.handler)
+            app.router.add_route(spec.method, spec.path, handler)
+
+
+def _requiring(permission: str, handler: Handler) -> Handler:
+    """``handler`` behind a check that the caller's roles grant ``permission`` (403 otherwise)."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        granted = request.app[CATALOG].roles.granted(request[PRINCIPAL].roles)
+        if permission not in granted:
+            raise Forbidden(f"this needs the '{permission}' permission", {"permission": permission})
+        return await handler(request)
+
+    return guarded
 
 
 def _details(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from config.playbooks import Playbook, load_playbook_library, playbook_path
 from config.policies import Policies, load_policies
+from config.roles import RoleBook, load_roles
 from config.tools import ToolRegistry, load_tools
 from config.triage_rules import TriageRules, load_triage_rules
 from config.workflows import WorkflowCatalog, load_workflows
@@ -20,6 +21,7 @@ class Catalog:
     playbooks: dict[str, Playbook]
     workflows: WorkflowCatalog
     tools: ToolRegistry = field(default_factory=ToolRegistry)
+    roles: RoleBook | None = None
     problems: list[ConfigError] = field(default_factory=list)
 
     def playbook(self, key: str) -> Playbook | None:
@@ -45,6 +47,7 @@ def load_catalog(config_dir: Path) -> Catalog:
         playbooks=playbooks,
         workflows=load_workflows(config_dir / "workflows.yaml"),
         tools=tools,
+        roles=load_roles(config_dir / "roles.yaml"),
         problems=problems,
     )
 

@@ -1,0 +1,86 @@
+"""Walks the application's route table, so no route can be forgotten: every /api/v1 route needs a
+token (401 without), and with another tenant's token every id of the first tenant answers 404."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from api.app import create_app, route_specs
+from api.keys import TOKENS
+from config.settings import Settings
+from tests.api.conftest import Api, exception_body
+from tests.api.test_step_completion import REVIEW_PLAYBOOK
+from tests.config_copies import ACCOUNT_FLAGGED_RULE, config_with
+
+FLAGGED = exception_body(domain="accounts", type="account.flagged", amount=None, currency=None)
+BODIES: dict[tuple[str, str], Any] = {
+    ("POST", "/api/v1/exceptions"): FLAGGED,
+    ("POST", "/api/v1/workflows/{workflow_id}/trigger"): {"payload": FLAGGED},
+    ("POST", "/api/v1/workflows/{workflow_id}/runs/{run_id}/resume"): {"payload": {"decision": "approve"}},
+    ("POST", "/api/v1/runs/{run_id}/playbook/recalculate"): {},
+    ("POST", "/api/v1/playbook-runs/{run_id}/complete-step/{step_id}"): {"outputs": {"decision": "clear",
+                                                                                      "risk_score": 0.1}},
+    ("POST", "/api/v1/runs/{run_id}/run-next-step"): {"mode": "dryRun"},
+}
+"""A valid body for every route that takes one: a new route without a case fails the test."""
+
+SHARED_IDS = {"workflow_id"}
+"""Path ids that name shared configuration, not a tenant's data: with only these, another
+tenant's call acts on its own data (checked below), so 404 is not expected."""
+
+
+@pytest.fixture
+async def tenants(tmp_path: Path) -> AsyncIterator[tuple[Api, Api, dict[str, str]]]:
+    config = config_with(tmp_path / "config", {"test-review.yaml": REVIEW_PLAYBOOK}, [ACCOUNT_FLAGGED_RULE])
+    app = create_app(Settings(data_dir=tmp_path / "data", config_dir=config, jwt_secret="r" * 40))
+    async with TestClient(TestServer(app)) as client:
+        def as_tenant(tenant: str) -> Api:
+            token = app[TOKENS].mint(tenant=tenant, subject="ann", roles=["admin"], ttl=timedelta(hours=1))
+            return Api(client, app, token)
+
+        owner, stranger = as_tenant("globex"), as_tenant("initech")
+        _, answer, _ = await owner.call("POST", "/api/v1/exceptions", json=FLAGGED)
+        assert answer["status"] == "waiting_for_input"
+        ids = {"run_id": answer["run_id"], "step_id": "review", "workflow_id": "exception_pipeline"}
+        yield owner, stranger, ids
+
+
+def api_routes() -> list[tuple[str, str]]:
+    return [(s.method, s.path) for s in route_specs() if s.path.startswith("/api/v1")]
+
+
+async def test_every_api_route_needs_a_token(tenants):
+    owner, _, ids = tenants
+    for method, template in api_routes():
+        path = template.format(**ids)
+        response = await owner.client.request(method, path, json=BODIES.get((method, template)))
+        assert response.status == 401, (method, template)
+        assert (await response.json())["error"]["code"] == "UNAUTHORIZED"
+
+
+async def test_another_tenant_gets_404_for_every_id_of_the_first(tenants):
+    owner, stranger, ids = tenants
+    _, before, _ = await owner.call("GET", f"/api/v1/runs/{ids['run_id']}")
+    for method, template in api_routes():
+        names = set(re.findall(r"{(\w+)}", template))
+        if method == "POST":
+            assert (method, template) in BODIES, f"add a body for {method} {template}"
+        status, body, _ = await stranger.call(method, template.format(**ids), json=BODIES.get((method, template)))
+        if names - SHARED_IDS:
+            assert status == 404, (method, template, status, body)
+        elif method == "GET":
+            assert status == 200, (method, template)
+            assert ids["run_id"] not in str(body), (method, template)
+        else:
+            assert status in (200, 202), (method, template, status, body)
+    _, after, _ = await owner.call("GET", f"/api/v1/runs/{ids['run_id']}")
+    assert after == before, "another tenant's calls changed the first tenant's run"
+    _, page, _ = await owner.call("GET", "/api/v1/runs")
+    assert [r["id"] for r in page["items"]] == [ids["run_id"]]
