@@ -27,6 +27,9 @@ class Principal:
     subject: str
     tenant: str
     roles: frozenset[str]
+    queues: frozenset[str] = frozenset()
+    """Work queues the caller works from (the optional ``queues`` claim): steps assigned to
+    ``queue:<name>`` are theirs to complete."""
 
     @property
     def actor(self) -> str:
@@ -42,9 +45,13 @@ class TokenService:
         self._secret = secret
         self._leeway = leeway_seconds
 
-    def mint(self, *, tenant: str, subject: str, roles: list[str], ttl: timedelta) -> str:
+    def mint(
+        self, *, tenant: str, subject: str, roles: list[str], ttl: timedelta, queues: list[str] = ()  # type: ignore[assignment]
+    ) -> str:
         now = datetime.now(UTC)
         claims = {"sub": subject, "tenant": tenant, "roles": roles, "iat": now, "exp": now + ttl}
+        if queues:
+            claims["queues"] = list(queues)
         return jwt.encode(claims, self._secret, algorithm=self.algorithm)
 
     def verify(self, token: str) -> Principal:
@@ -70,7 +77,10 @@ class TokenService:
             raise Unauthorized("the token's tenant must be 1 to 64 letters, digits, '.', '_' or '-'")
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise Unauthorized("the token's roles must be a list of strings")
-        return Principal(claims["sub"], claims["tenant"], frozenset(roles))
+        queues = claims.get("queues", [])
+        if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
+            raise Unauthorized("the token's queues must be a list of strings")
+        return Principal(sub, tenant, frozenset(roles), frozenset(queues))
 
 
 def signing_secret(settings: Settings) -> str:

@@ -78,7 +78,7 @@ def _token(args: argparse.Namespace) -> int:
     settings = _settings(args)
     ttl = timedelta(hours=args.ttl_hours if args.ttl_hours is not None else settings.token_ttl_hours)
     tokens = TokenService(signing_secret(settings))
-    print(tokens.mint(tenant=args.tenant, subject=args.sub, roles=args.role, ttl=ttl))
+    print(tokens.mint(tenant=args.tenant, subject=args.sub, roles=args.role, ttl=ttl, queues=args.queue))
     return 0
 
 
@@ -102,6 +102,7 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--tenant", required=True)
     token.add_argument("--sub", required=True)
     token.add_argument("--role", action="append", required=True, help="repeat for several roles")
+    token.add_argument("--queue", action="append", default=[], help="a work queue; repeat for several")
     token.add_argument("--ttl-hours", type=float)
     token.set_defaults(func=_token)
 

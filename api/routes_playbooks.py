@@ -64,7 +64,10 @@ async def complete_playbook_step(request: web.Request) -> web.Response:
     body, canonical = await read_body(request, StepCompletionPayload)
     idempotent = IdempotentRequest(request, principal.tenant, canonical)
     catalog = request.app[CATALOG]
-    completion = StepCompletion(body.outputs, body.ai_confidence, body.ai_insights, principal.actor)
+    completion = StepCompletion(
+        body.outputs, body.ai_confidence, body.ai_insights, principal.actor, principal.queues,
+        may_override="steps:override" in catalog.roles.granted(principal.roles),
+    )
 
     def answer(run: RunRecord) -> StepCompletionResponse:
         record = run.state["steps"][step_id]

@@ -11,6 +11,7 @@ from agents.resolution import playbook_fields
 from config.output_contract import contract_problems
 from config.playbooks import Playbook
 from pipeline.errors import (
+    Forbidden,
     RunNotWaiting,
     StepAlreadyTerminal,
     StepNotCompletable,
@@ -30,6 +31,14 @@ class StepCompletion:
     ai_confidence: float | None
     ai_insights: str | None
     actor: str
+    queues: frozenset[str] = frozenset()
+    may_override: bool = False
+    """Whether the caller may complete a step assigned to someone else (``steps:override``)."""
+
+    def assigned_to_caller(self, assignee: str | None) -> bool:
+        if assignee is None or assignee == self.actor:
+            return True
+        return assignee.startswith("queue:") and assignee.removeprefix("queue:") in self.queues
 
 
 def complete_step(t: Transition, playbook: Playbook, step_id: str, completion: StepCompletion) -> None:
@@ -56,6 +65,13 @@ def complete_step(t: Transition, playbook: Playbook, step_id: str, completion: S
             f"Step cannot be completed from status: {status}. Must be one of: {', '.join(COMPLETABLE)}",
             {"status": status, "completable": list(COMPLETABLE)},
         )
+    override = not completion.assigned_to_caller(step.assignee)
+    if override and not completion.may_override:
+        raise Forbidden(
+            f"Step {step_id} is assigned to {step.assignee}; completing it for them needs the "
+            "'steps:override' permission",
+            {"permission": "steps:override", "assignee": step.assignee},
+        )
     problems = contract_problems(step.outputs, completion.outputs)
     if problems:
         raise ValidationFailed(f"Output validation failed: {problems[0]['message']}", problems)
@@ -74,9 +90,14 @@ def complete_step(t: Transition, playbook: Playbook, step_id: str, completion: S
         "action_type": step.action, "actor_type": completion.actor.split(":", 1)[0],
         "actor_id": completion.actor, "notes": completion.ai_insights or f"completed by {completion.actor}",
         "outputs": completion.outputs, "ai_confidence": completion.ai_confidence,
-        "actual_duration_minutes": minutes,
+        "actual_duration_minutes": minutes, "assignee": step.assignee, "override": override,
     })
-    t.state["steps"][step_id]["event_seq"] = t.seq
+    if override:
+        t.emit("playbook.step_overridden", completion.actor, {
+            "step_id": step_id, "assignee": step.assignee,
+            "why": f"{completion.actor} completed a step assigned to {step.assignee} (steps:override)",
+        })
+    t.state["steps"][step_id]["event_seq"] = t.seq - (1 if override else 0)
     t.status = RunStatus.RESOLVING
 
 

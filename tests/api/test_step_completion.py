@@ -47,7 +47,8 @@ async def review_api(tmp_path: Path) -> AsyncIterator[Api]:
     config = config_with(tmp_path / "config", {"test-review.yaml": REVIEW_PLAYBOOK}, [ACCOUNT_FLAGGED_RULE])
     app = create_app(Settings(data_dir=tmp_path / "data", config_dir=config, jwt_secret="k" * 40))
     async with TestClient(TestServer(app)) as client:
-        token = app[TOKENS].mint(tenant="globex", subject="ana", roles=["operator"], ttl=timedelta(hours=1))
+        token = app[TOKENS].mint(tenant="globex", subject="ana", roles=["operator"], ttl=timedelta(hours=1),
+                                 queues=["kyc-analysts"])
         yield Api(client, app, token)
 
 
@@ -193,3 +194,27 @@ async def test_recalculation_changes_the_assignment_only_when_a_better_playbook_
         assert status == 409 and result["error"]["code"] == "RUN_NOT_ACTIVE"
         status, result, _ = await api.call("POST", path, json={"force": True})
         assert status == 400 and result["error"]["details"][0]["field"] == "body.force"
+
+
+async def test_a_step_assigned_to_another_queue_needs_the_override_permission(review_api):
+    run_id = await waiting_run(review_api)
+    outputs = {"outputs": {"decision": "clear", "risk_score": 0.2}}
+    app = review_api.app
+    outsider = Api(review_api.client, app, app[TOKENS].mint(
+        tenant="globex", subject="otto", roles=["operator"], ttl=timedelta(hours=1), queues=["payments-ops"]))
+    status, body, _ = await outsider.call("POST", complete(run_id), json=outputs)
+    assert status == 403
+    assert body["error"]["details"] == {"permission": "steps:override", "assignee": "queue:kyc-analysts"}
+    _, run, _ = await review_api.call("GET", f"/api/v1/runs/{run_id}")
+    assert run["status"] == "waiting_for_input"
+
+    supervisor = Api(review_api.client, app, app[TOKENS].mint(
+        tenant="globex", subject="sue", roles=["admin"], ttl=timedelta(hours=1)))
+    status, body, _ = await supervisor.call("POST", complete(run_id), json=outputs)
+    assert status == 200
+    _, events, _ = await review_api.call("GET", f"/api/v1/runs/{run_id}/events?topic=playbook.*")
+    completed = [e for e in events["items"] if e["payload"].get("step_id") == "review"]
+    assert [e["topic"] for e in completed] == ["playbook.step_completed", "playbook.step_overridden"]
+    assert completed[0]["payload"]["override"] is True and completed[1]["actor"] == "user:sue"
+    assert "assigned to queue:kyc-analysts" in completed[1]["payload"]["why"]
+    assert body["data"]["completion_event_seq"] == completed[0]["seq"]

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.e2e
 async def test_a_human_step_completed_over_http_finishes_the_run(tmp_path):
     config = config_with(tmp_path / "config", {"test-review.yaml": REVIEW_PLAYBOOK}, [ACCOUNT_FLAGGED_RULE])
     server = ServerProcess(tmp_path / "data", config_dir=config)
-    bearer = server.cli("token", "--tenant", "globex", "--sub", "kyc-analyst", "--role", "operator").strip()
+    bearer = server.cli("token", "--tenant", "globex", "--sub", "kyc-analyst", "--role", "operator",
+                        "--queue", "kyc-analysts").strip()
     await server.start()
     try:
         async with aiohttp.ClientSession() as session:
