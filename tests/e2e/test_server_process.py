@@ -13,7 +13,8 @@ pytestmark = pytest.mark.e2e
 
 async def test_ingest_pause_resume_and_survive_a_restart(tmp_path):
     server = ServerProcess(tmp_path / "data")
-    bearer = server.cli("token", "--tenant", "acme", "--sub", "ops-lead", "--role", "approver").strip()
+    roles = ("--role", "operator", "--role", "approver")
+    bearer = server.cli("token", "--tenant", "acme", "--sub", "ops-lead", *roles).strip()
     await server.start()
     try:
         async with aiohttp.ClientSession() as session:
