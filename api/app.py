@@ -9,7 +9,15 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from api import routes_exceptions, routes_health, routes_loop, routes_playbooks, routes_runs, routes_workflows
+from api import (
+    routes_audit,
+    routes_exceptions,
+    routes_health,
+    routes_loop,
+    routes_playbooks,
+    routes_runs,
+    routes_workflows,
+)
 from api.auth import PRINCIPAL, TokenService, principal_from, signing_secret
 from api.keys import BUS, CATALOG, CLOCK, DB, EVENTS, IDEMPOTENCY, PIPELINE, RUNS, SETTINGS, TOKENS
 from api.metrics import install_metrics, metrics_middleware
@@ -29,7 +37,7 @@ from store.runs import RunRepository
 log = structlog.get_logger(__name__)
 ROUTE_TABLES = [
     routes_health.routes, routes_exceptions.routes, routes_runs.routes, routes_workflows.routes,
-    routes_playbooks.routes, routes_loop.routes,
+    routes_playbooks.routes, routes_loop.routes, routes_audit.routes,
 ]
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +30,39 @@ class EventRepository:
             .order_by(events.c.seq)
             .limit(limit)
         )
+        async with self._engine.connect() as conn:
+            return [event_from_row(row) for row in await conn.execute(query)]
+
+    async def audit(
+        self,
+        tenant_id: str,
+        *,
+        actor: str | None = None,
+        run_id: str | None = None,
+        topic_prefix: str | None = None,
+        topic: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[EventRecord]:
+        """What people and the system did (not the agents), newest first; ``before_id`` pages."""
+        query = select(events).where(events.c.tenant_id == tenant_id, events.c.actor.not_like("agent:%"))
+        if actor:
+            query = query.where(events.c.actor == actor)
+        if run_id:
+            query = query.where(events.c.run_id == run_id)
+        if topic:
+            query = query.where(events.c.topic == topic)
+        if topic_prefix:
+            query = query.where(events.c.topic.startswith(topic_prefix, autoescape=True))
+        if since:
+            query = query.where(events.c.created_at >= since)
+        if until:
+            query = query.where(events.c.created_at < until)
+        if before_id:
+            query = query.where(events.c.id < before_id)
+        query = query.order_by(events.c.id.desc()).limit(limit)
         async with self._engine.connect() as conn:
             return [event_from_row(row) for row in await conn.execute(query)]
 
