@@ -21,6 +21,7 @@ HTTP_STATUS: dict[type[errors.AutopilotError], int] = {
     errors.RunNotActive: 409,
     errors.RunNotWaiting: 409,
     errors.LoopConflict: 409,
+    errors.AlreadyApproved: 409,
     errors.IdempotencyKeyReused: 422,
     errors.Unavailable: 503,
 }

@@ -21,7 +21,7 @@ from api.schemas import (
     WorkflowOut,
 )
 from pipeline.errors import RunNotPaused, WorkflowNotFound
-from pipeline.hitl import RESUMED_TOPIC
+from pipeline.hitl import RESUMED_TOPIC, Decider
 from pipeline.statuses import RunStatus
 from store.records import RunRecord
 
@@ -75,13 +75,16 @@ async def resume_run(request: web.Request) -> web.Response:
 
     def answer(run: RunRecord) -> ResumeRunResponse:
         return ResumeRunResponse(
-            status="rejected" if run.status == RunStatus.REJECTED else "resuming",
+            status={RunStatus.REJECTED: "rejected", RunStatus.PAUSED: "approval_recorded"}.get(
+                RunStatus(run.status), "resuming"
+            ),
             run_id=run_id, workflow_id=workflow_id, event_topic=RESUMED_TOPIC,
         )
 
     async def resume() -> web.Response:
         run = await request.app[PIPELINE].resume(
             principal.tenant, workflow_id, run_id, body.payload, actor=principal.actor,
+            decider=Decider(principal.actor, principal.roles, principal.queues),
             request_id=request_id_of(request),
             idempotency_for=lambda run: idempotent.remember(202, answer(run)),
         )

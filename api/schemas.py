@@ -238,7 +238,9 @@ class ResumeRunRequest(Body):
 
 
 class ResumeRunResponse(BaseModel):
-    status: Literal["resuming", "rejected"]
+    status: Literal["resuming", "rejected", "approval_recorded"] = Field(
+        description="approval_recorded: counted, but the gate needs more distinct approvals"
+    )
     run_id: str
     workflow_id: str
     event_topic: str = "dashboard.hitl_resumed"

@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from config.severity import Severity
 from config.yaml_source import Declaration, load_model
@@ -33,10 +33,28 @@ class ApprovalTriggers(Declaration):
     risky_playbook: bool = True
 
 
+DEFAULT_DECIDERS = ("role:approver", "role:admin")
+
+
 class ApprovalGate(Declaration):
     name: str = "policy_approval"
     expires_after_minutes: float = Field(240, gt=0)
     payload_schema: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_GATE_SCHEMA))
+    deciders: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DECIDERS), min_length=1,
+        description="Who may decide: 'role:<role>' or 'queue:<queue>' entries",
+    )
+    approvals_required: int = Field(1, ge=1, le=10, description="Distinct approvals before the run goes on")
+    initiator_may_approve: bool = Field(False, description="Whether whoever started the run may approve it")
+
+    @field_validator("deciders")
+    @classmethod
+    def _deciders_are_roles_or_queues(cls, deciders: list[str]) -> list[str]:
+        for decider in deciders:
+            kind, _, name = decider.partition(":")
+            if kind not in ("role", "queue") or not name:
+                raise ValueError(f"decider {decider!r} must be 'role:<name>' or 'queue:<name>'")
+        return deciders
 
 
 class TenantPolicy(Declaration):

@@ -18,7 +18,7 @@ from eventbus import EventBus
 from pipeline.clock import Clock, IdFactory, utc_now
 from pipeline.committer import GroupCommitter
 from pipeline.errors import LoopConflict, RunChanged, RunNotFound, RunNotPaused, StepNotFound
-from pipeline.hitl import apply_decision, check_payload
+from pipeline.hitl import Decider, apply_decision, check_decider, check_payload
 from pipeline.outcomes import fail
 from pipeline.recalculation import recalculate
 from pipeline.stages import STAGES
@@ -144,11 +144,14 @@ class PipelineEngine:
         payload: dict[str, Any],
         *,
         actor: str,
+        decider: Decider | None = None,
         request_id: str | None = None,
         idempotency_for: Callable[[RunRecord], IdempotentResponse | None] | None = None,
     ) -> RunRecord:
-        """Apply a human decision to a paused run. A payload that does not fit the gate's
-        schema raises ``ValidationFailed`` and leaves the pause untouched."""
+        """Apply a decision to a paused run. A payload that does not fit the gate's schema raises
+        ``ValidationFailed`` and leaves the pause untouched; so does a decider the gate does not
+        accept (``Forbidden``). Without a ``decider`` the caller is trusted (the engine's own)."""
+        who = decider or Decider(actor, trusted=True)
 
         def change(t: Transition) -> None:
             if t.run.workflow_id != workflow_id:
@@ -156,7 +159,8 @@ class PipelineEngine:
             if t.status != RunStatus.PAUSED:
                 raise RunNotPaused(f"run {run_id} is {t.status}, not paused", {"status": t.status})
             check_payload(t.state["pause"]["payload_schema"], payload)
-            apply_decision(t, payload, actor)
+            check_decider(t.state["pause"], t.run.started_by, who, payload["decision"])
+            apply_decision(t, payload, who.actor)
 
         run, _ = await self._change_run(tenant_id, run_id, change, request_id, idempotency_for)
         return run

@@ -88,3 +88,9 @@ class LoopConflict(AutopilotError):
     """Something is already advancing this run."""
 
     code = "LOOP_CONFLICT"
+
+
+class AlreadyApproved(AutopilotError):
+    """This person's approval is already counted; another person must approve."""
+
+    code = "ALREADY_APPROVED"

@@ -3,6 +3,7 @@ checking a resume payload against that schema, and applying the decision."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -10,8 +11,8 @@ from typing import Any
 import orjson
 from jsonschema import Draft202012Validator
 
-from config.policies import ApprovalGate
-from pipeline.errors import ValidationFailed
+from config.policies import DEFAULT_DECIDERS, ApprovalGate
+from pipeline.errors import AlreadyApproved, Forbidden, ValidationFailed
 from pipeline.outcomes import record_feedback
 from pipeline.statuses import RunStatus
 from pipeline.transition import Transition
@@ -33,6 +34,10 @@ def pause(t: Transition, gate: ApprovalGate, reasons: list[str], actor: str, ste
         "requested_at": t.now.isoformat(),
         "expires_at": expires_at.isoformat(),
         "payload_schema": gate.payload_schema,
+        "deciders": gate.deciders,
+        "approvals_required": gate.approvals_required,
+        "initiator_may_approve": gate.initiator_may_approve,
+        "approvals": [],
         **({"step_id": step_id} if step_id else {}),
     }
     t.emit("run.paused", actor, dict(t.state["pause"]))
@@ -65,19 +70,63 @@ def check_payload(schema: dict[str, Any], payload: dict[str, Any]) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Decider:
+    """Who is deciding: their actor string, roles and queues. ``trusted`` marks the engine's own
+    callers (an escalation sweep, a benchmark), which the gate's rules do not apply to."""
+
+    actor: str
+    roles: frozenset[str] = frozenset()
+    queues: frozenset[str] = frozenset()
+    trusted: bool = False
+
+
+def check_decider(pause_info: dict[str, Any], started_by: str, decider: Decider, decision: str) -> None:
+    """Raise ``Forbidden`` unless the gate lets ``decider`` take ``decision``; ``AlreadyApproved``
+    for a second approval by the same person."""
+    if decider.trusted:
+        return
+    gate = pause_info["gate"]
+    deciders = pause_info.get("deciders", list(DEFAULT_DECIDERS))
+    holds = {f"role:{r}" for r in decider.roles} | {f"queue:{q}" for q in decider.queues}
+    if not holds & set(deciders):
+        raise Forbidden(f"gate {gate} is decided by {', '.join(deciders)}", {"gate": gate, "deciders": deciders})
+    if decision != "approve":
+        return
+    if decider.actor == started_by and not pause_info.get("initiator_may_approve", False):
+        raise Forbidden(f"{decider.actor} started this run and may not approve it at gate {gate}", {"gate": gate})
+    if decider.actor in (a["by"] for a in pause_info.get("approvals", [])):
+        raise AlreadyApproved(f"{decider.actor} has already approved; gate {gate} needs another person")
+
+
 def apply_decision(t: Transition, payload: dict[str, Any], actor: str) -> str:
-    """Record the decision on a paused run; return the run's new status."""
-    pause_info = t.state.pop("pause")
+    """Record the decision on a paused run; return the run's new status (still ``paused`` while
+    the gate waits for more distinct approvals)."""
+    pause_info = dict(t.state["pause"])
     decision = payload["decision"]
     t.state["human_interventions"] = t.state.get("human_interventions", 0) + 1
-    t.state.setdefault("decisions", []).append(
-        {"gate": pause_info["gate"], "decision": decision, "by": actor,
-         "reason": payload.get("reason"), "at": t.now.isoformat()}
-    )
+    t.state["decisions"] = [*t.state.get("decisions", []), {
+        "gate": pause_info["gate"], "decision": decision, "by": actor,
+        "reason": payload.get("reason"), "at": t.now.isoformat(),
+    }]
+    if decision == "approve":
+        approvals = [*pause_info.get("approvals", []), {"by": actor, "reason": payload.get("reason"),
+                                                         "at": t.now.isoformat()}]
+        required = pause_info.get("approvals_required", 1)
+        if len(approvals) < required:
+            t.state["pause"] = {**pause_info, "approvals": approvals}
+            t.emit("run.approval_recorded", actor, {
+                "gate": pause_info["gate"], "approvals": len(approvals), "approvals_required": required,
+                "reason": payload.get("reason"),
+            })
+            return str(t.status)
+        pause_info["approvals"] = approvals
+    t.state.pop("pause")
     t.pause_expires_at = None
     t.emit(RESUMED_TOPIC, actor, {
         "gate": pause_info["gate"], "decision": decision, "payload": payload,
         "paused_reason": pause_info["reason"], "requested_at": pause_info["requested_at"],
+        "approved_by": [a["by"] for a in pause_info.get("approvals", [])],
     })
     if decision == "reject":
         t.status = RunStatus.REJECTED

@@ -88,3 +88,10 @@ def ingest(api: Api) -> Callable[..., Any]:
         return body["run_id"]
 
     return post
+
+
+@pytest.fixture
+def approver(client: TestClient, app: web.Application, token_for: Callable[..., str]) -> Api:
+    """Someone else in the same tenant who may decide paused runs: who started a run may not
+    approve it."""
+    return Api(client, app, token_for("acme", "lee", ("approver",)))

@@ -27,9 +27,9 @@ async def test_a_large_amount_pauses_and_is_listed_with_what_a_resumer_must_send
     assert run["stage"] == "approval" and run["pause"]["gate"] == "ops_lead_approval"
 
 
-async def test_approve_resumes_the_run_to_completion(api, ingest):
+async def test_approve_resumes_the_run_to_completion(api, ingest, approver):
     run_id = await paused_run(api, ingest)
-    status, body, _ = await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
+    status, body, _ = await approver.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
     assert status == 202
     assert body == {"status": "resuming", "run_id": run_id, "workflow_id": "exception_pipeline",
                     "event_topic": "dashboard.hitl_resumed"}
@@ -37,18 +37,18 @@ async def test_approve_resumes_the_run_to_completion(api, ingest):
     _, run, _ = await api.call("GET", f"/api/v1/runs/{run_id}")
     assert run["status"] == "completed"
     assert run["feedback"]["human_interventions"] == 1
-    assert run["decisions"][0]["by"] == "user:ann"
+    assert run["decisions"][0]["by"] == "user:lee"
     _, events, _ = await api.call("GET", f"/api/v1/runs/{run_id}/events?topic=dashboard.*")
     [resumed] = events["items"]
-    assert resumed["actor"] == "user:ann" and resumed["payload"]["decision"] == "approve"
+    assert resumed["actor"] == "user:lee" and resumed["payload"]["decision"] == "approve"
     _, pending, _ = await api.call("GET", "/api/v1/runs/pending-action")
     assert pending["items"] == []
 
 
-async def test_reject_ends_the_run_as_rejected_with_feedback(api, ingest):
+async def test_reject_ends_the_run_as_rejected_with_feedback(api, ingest, approver):
     run_id = await paused_run(api, ingest)
     payload = {"decision": "reject", "reason": "customer already refunded by support"}
-    status, body, _ = await api.call("POST", RESUME.format(run_id), json={"payload": payload})
+    status, body, _ = await approver.call("POST", RESUME.format(run_id), json={"payload": payload})
     assert status == 202 and body["status"] == "rejected"
     await api.settle()
     _, run, _ = await api.call("GET", f"/api/v1/runs/{run_id}")
@@ -58,34 +58,36 @@ async def test_reject_ends_the_run_as_rejected_with_feedback(api, ingest):
     assert [e["topic"] for e in events["items"]][-3:] == ["dashboard.hitl_resumed", "run.rejected", "feedback.recorded"]
 
 
-async def test_a_payload_that_does_not_fit_leaves_the_run_paused_and_answerable(api, ingest):
+async def test_a_payload_that_does_not_fit_leaves_the_run_paused_and_answerable(api, ingest, approver):
     run_id = await paused_run(api, ingest)
-    status, body, _ = await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "reject"}})
+    status, body, _ = await approver.call("POST", RESUME.format(run_id), json={"payload": {"decision": "reject"}})
     assert status == 400
     assert body["error"]["details"][0]["field"] == "payload.reason"
-    status, body, _ = await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "maybe"}})
+    status, body, _ = await approver.call("POST", RESUME.format(run_id), json={"payload": {"decision": "maybe"}})
     assert status == 400 and body["error"]["details"][0]["field"] == "payload.decision"
-    status, body, _ = await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve", "x": 1}})
+    extra = {"payload": {"decision": "approve", "x": 1}}
+    status, body, _ = await approver.call("POST", RESUME.format(run_id), json=extra)
     assert status == 400 and body["error"]["details"][0]["field"] == "payload.x"
     _, run, _ = await api.call("GET", f"/api/v1/runs/{run_id}")
     assert run["status"] == "paused"
-    status, _, _ = await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
+    status, _, _ = await approver.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
     assert status == 202
 
 
-async def test_a_second_resume_is_409_and_unknown_runs_are_404(api, ingest):
+async def test_a_second_resume_is_409_and_unknown_runs_are_404(api, ingest, approver):
     run_id = await paused_run(api, ingest)
-    await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
-    status, body, _ = await api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
+    await approver.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
+    status, body, _ = await approver.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
     assert status == 409 and body["error"]["code"] == "RUN_NOT_PAUSED"
-    status, body, _ = await api.call("POST", RESUME.format("run_unknown"), json={"payload": {"decision": "approve"}})
+    unknown = RESUME.format("run_unknown")
+    status, body, _ = await approver.call("POST", unknown, json={"payload": {"decision": "approve"}})
     assert status == 404 and body["error"]["code"] == "RUN_NOT_FOUND"
 
 
-async def test_concurrent_resumes_of_one_pause_let_exactly_one_through(api, ingest):
+async def test_concurrent_resumes_of_one_pause_let_exactly_one_through(api, ingest, approver):
     run_id = await paused_run(api, ingest)
     answers = await asyncio.gather(*(
-        api.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}}) for _ in range(5)
+        approver.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}}) for _ in range(5)
     ))
     assert sorted(status for status, _, _ in answers) == [202, 409, 409, 409, 409]
     await api.settle()

@@ -52,16 +52,16 @@ async def test_keys_belong_to_a_tenant(api, other_tenant):
     assert mine["run_id"] != theirs["run_id"]
 
 
-async def test_a_retried_resume_gets_202_again_not_409(api, ingest):
+async def test_a_retried_resume_gets_202_again_not_409(api, approver, ingest):
     run_id = await ingest(amount="9000.00")
     await api.settle()
     path = f"/api/v1/workflows/exception_pipeline/runs/{run_id}/resume"
     body = {"payload": {"decision": "approve"}}
-    first = await api.call("POST", path, json=body, headers={"Idempotency-Key": "res-1"})
+    first = await approver.call("POST", path, json=body, headers={"Idempotency-Key": "res-1"})
     await api.settle()
-    second = await api.call("POST", path, json=body, headers={"Idempotency-Key": "res-1"})
+    second = await approver.call("POST", path, json=body, headers={"Idempotency-Key": "res-1"})
     assert first[0] == second[0] == 202 and first[1] == second[1]
-    other = await api.call("POST", path, json={"payload": {"decision": "reject", "reason": "x"}},
+    other = await approver.call("POST", path, json={"payload": {"decision": "reject", "reason": "x"}},
                            headers={"Idempotency-Key": "res-1"})
     assert other[0] == 422
 

@@ -88,7 +88,9 @@ async def test_a_step_failed_pause_is_not_lifted_by_completing_another_step(api_
     _, after, _ = await api.call("GET", f"/api/v1/runs/{run_id}")
     assert after["status"] == "paused"
     resume = f"/api/v1/workflows/exception_pipeline/runs/{run_id}/resume"
-    status, _, _ = await api.call("POST", resume, json={"payload": {"decision": "approve"}})
+    lead = Api(api.client, api.app, api.app[TOKENS].mint(
+        tenant="globex", subject="lee", roles=["approver"], ttl=timedelta(hours=1)))
+    status, _, _ = await lead.call("POST", resume, json={"payload": {"decision": "approve"}})
     assert status == 202
     _, after, _ = await api.call("GET", f"/api/v1/runs/{run_id}")
     steps = {s["id"]: s["status"] for s in after["playbook_progress"]["steps"]}

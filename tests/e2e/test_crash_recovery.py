@@ -30,6 +30,7 @@ async def test_a_killed_server_recovers_every_run_exactly_once(tmp_path):
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
         api = Client(session, server.base, token())
+        lead = Client(session, server.base, token(subject="lead"))
 
         async def send(i: int) -> None:
             body = exception_body(source_id=f"ch_{i}", amount="25000.00" if i % 10 == 0 else "30.00")
@@ -46,7 +47,8 @@ async def test_a_killed_server_recovers_every_run_exactly_once(tmp_path):
             if answer["status"] == "paused" and not killed.is_set():
                 resume = f"/api/v1/workflows/exception_pipeline/runs/{answer['run_id']}/resume"
                 try:
-                    await api.call("POST", resume, json={"payload": {"decision": "approve"}})
+                    status, _ = await lead.call("POST", resume, json={"payload": {"decision": "approve"}})
+                    assert status == 202
                 except (TimeoutError, aiohttp.ClientError):
                     assert killed.is_set()
 
