@@ -18,12 +18,13 @@ from api import (
     routes_runs,
     routes_workflows,
 )
-from api.auth import PRINCIPAL, TokenService, principal_from, signing_secret
+from api.auth import PRINCIPAL, principal_from, signing_secret
 from api.keys import BUS, CATALOG, CLOCK, DB, EVENTS, IDEMPOTENCY, PIPELINE, RUNS, SETTINGS, TOKENS
 from api.metrics import install_metrics, metrics_middleware
 from api.middleware import add_request_id_header, errors_middleware
 from api.routes_health import OPENAPI, openapi_document
 from api.routing import RouteSpec
+from api.tokens import TokenService
 from config.catalog import load_catalog
 from config.settings import Settings
 from eventbus import InProcessBus
@@ -93,7 +94,7 @@ def create_app(
     app[CATALOG] = catalog = load_catalog(settings.config_dir)
     for problem in catalog.problems:  # a broken playbook is reported; the rest still serve
         log.warning("playbook not loaded", problem=str(problem))
-    app[TOKENS] = TokenService(signing_secret(settings))
+    app[TOKENS] = TokenService.from_settings(settings, signing_secret(settings))
     app[BUS] = InProcessBus()
     app.on_response_prepare.append(add_request_id_header)
     app.cleanup_ctx.extend([_database, _pipeline, *extra_contexts])

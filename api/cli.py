@@ -11,10 +11,11 @@ from datetime import timedelta
 from aiohttp import web
 
 from api.app import create_app
-from api.auth import TokenService, signing_secret
+from api.auth import signing_secret
 from api.cli_playbooks import add_commands as add_playbook_commands
 from api.demo import DEMO_TENANT, demo_feed
 from api.logs import configure_logging
+from api.tokens import TokenService
 from config.settings import SETTINGS_FILE_ENV, Settings
 from pipeline.runtime import tune_garbage_collector
 from store.database import migrate, open_engine, schema_status
@@ -39,7 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
     async def announce(_: web.Application) -> None:
         tune_garbage_collector()
         if args.demo:
-            tokens = TokenService(signing_secret(settings))
+            tokens = TokenService.from_settings(settings, signing_secret(settings))
             token = tokens.mint(tenant=DEMO_TENANT, subject="demo", roles=DEMO_ROLES,
                                 ttl=timedelta(hours=settings.token_ttl_hours))
             print(f"\nAutopilot is running on {base} with demo tenant '{DEMO_TENANT}'.\n")
@@ -77,7 +78,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 def _token(args: argparse.Namespace) -> int:
     settings = _settings(args)
     ttl = timedelta(hours=args.ttl_hours if args.ttl_hours is not None else settings.token_ttl_hours)
-    tokens = TokenService(signing_secret(settings))
+    tokens = TokenService.from_settings(settings, signing_secret(settings))
     print(tokens.mint(tenant=args.tenant, subject=args.sub, roles=args.role, ttl=ttl, queues=args.queue))
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.auth import TokenService
+from api.tokens import TokenService
 from config.catalog import Catalog
 from config.settings import Settings
 from eventbus import InProcessBus

@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = Field(
         None, description="HS256 signing secret; generated into data_dir on first start when unset"
     )
+    jwt_algorithms: list[Literal["HS256", "RS256", "ES256"]] = Field(
+        ["HS256"], min_length=1, description="Accepted token algorithms; RS256/ES256 need a public key or JWKS"
+    )
+    jwt_public_key_file: Path | None = Field(None, description="PEM public key for RS256/ES256 tokens")
+    jwt_jwks_file: Path | None = Field(None, description="A JWKS file; the token's 'kid' picks the key")
+    jwt_audience: str | None = Field(None, description="When set, tokens must carry this 'aud'")
+    jwt_issuer: str | None = Field(None, description="When set, tokens must carry this 'iss'")
+    jwt_leeway_seconds: float = Field(30, ge=0, le=300, description="Clock skew allowed on exp/iat/nbf")
     token_ttl_hours: float = Field(24.0 * 30, gt=0, description="Lifetime of tokens the CLI mints")
 
     engine_workers: int = Field(

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from api.auth import TokenService, signing_secret
+from api.auth import signing_secret
 from api.cli import main
+from api.tokens import TokenService
 from config.settings import Settings
 from store.database import open_engine, schema_status
 
