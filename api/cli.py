@@ -14,6 +14,7 @@ from api.app import create_app
 from api.auth import signing_secret
 from api.cli_playbooks import add_commands as add_playbook_commands
 from api.demo import DEMO_TENANT, demo_feed
+from api.keys import CATALOG
 from api.logs import configure_logging
 from api.tokens import TokenService
 from config.settings import SETTINGS_FILE_ENV, Settings
@@ -41,10 +42,18 @@ def _serve(args: argparse.Namespace) -> int:
         tune_garbage_collector()
         if args.demo:
             tokens = TokenService.from_settings(settings, signing_secret(settings))
-            token = tokens.mint(tenant=DEMO_TENANT, subject="demo", roles=DEMO_ROLES,
-                                ttl=timedelta(hours=settings.token_ttl_hours))
+            ttl = timedelta(hours=settings.token_ttl_hours)
+            queues = sorted({s.assignee.removeprefix("queue:") for p in app[CATALOG].playbooks.values()
+                             for s in p.steps if s.assignee and s.assignee.startswith("queue:")})
+            token = tokens.mint(tenant=DEMO_TENANT, subject="demo", roles=DEMO_ROLES, ttl=ttl, queues=queues)
             print(f"\nAutopilot is running on {base} with demo tenant '{DEMO_TENANT}'.\n")
-            print(f"Bearer token (tenant {DEMO_TENANT}, roles {', '.join(DEMO_ROLES)}):\n\n{token}\n")
+            print(f"Bearer token (tenant {DEMO_TENANT}, roles {', '.join(DEMO_ROLES)}, every work queue):\n\n{token}\n")
+            print("One token per role, to see what each may do:")
+            for role in DEMO_ROLES:
+                one = tokens.mint(tenant=DEMO_TENANT, subject=f"demo-{role}", roles=[role], ttl=ttl,
+                                  queues=queues if role == "operator" else [])
+                print(f"  {role:<9} {one}")
+            print()
             print("Try:")
             print(f"  export TOKEN={token}")
             print(f'  curl -H "Authorization: Bearer $TOKEN" {base}/api/v1/runs')
@@ -75,9 +84,24 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _duration(text: str) -> timedelta:
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    number, unit = text[:-1], text[-1:]
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1
+    if unit not in units or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30m, 8h or 7d")
+    return timedelta(**{units[unit]: value})
+
+
 def _token(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    ttl = timedelta(hours=args.ttl_hours if args.ttl_hours is not None else settings.token_ttl_hours)
+    if args.ttl is not None:
+        ttl = args.ttl
+    else:
+        ttl = timedelta(hours=args.ttl_hours if args.ttl_hours is not None else settings.token_ttl_hours)
     tokens = TokenService.from_settings(settings, signing_secret(settings))
     print(tokens.mint(tenant=args.tenant, subject=args.sub, roles=args.role, ttl=ttl, queues=args.queue))
     return 0
@@ -104,7 +128,8 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", required=True)
     token.add_argument("--role", action="append", required=True, help="repeat for several roles")
     token.add_argument("--queue", action="append", default=[], help="a work queue; repeat for several")
-    token.add_argument("--ttl-hours", type=float)
+    token.add_argument("--ttl", type=_duration, help="lifetime such as 30m, 8h or 7d")
+    token.add_argument("--ttl-hours", type=float, help=argparse.SUPPRESS)
     token.set_defaults(func=_token)
 
     add_playbook_commands(commands, lambda args: _settings(args).config_dir / "playbooks")

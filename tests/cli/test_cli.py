@@ -70,3 +70,15 @@ def test_playbooks_list_and_show(capsys):
     shown = capsys.readouterr().out
     assert shown.startswith("id: payment-card-declined\n") and "steps:" in shown
     assert main(["playbooks", "show", "no-such-playbook"]) == 1
+
+
+def test_token_ttl_takes_units_and_queues_reach_the_claims(tmp_path, capsys, monkeypatch):
+    import jwt
+
+    monkeypatch.delenv("AUTOPILOT_JWT_SECRET", raising=False)
+    assert main(["--data-dir", str(tmp_path), "token", "--tenant", "acme", "--sub", "ann", "--role", "operator",
+                 "--queue", "kyc-analysts", "--ttl", "30m"]) == 0
+    claims = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 1800 and claims["queues"] == ["kyc-analysts"]
+    with pytest.raises(SystemExit):
+        main(["--data-dir", str(tmp_path), "token", "--tenant", "acme", "--sub", "ann", "--role", "x", "--ttl", "soon"])
