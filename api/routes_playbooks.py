@@ -6,8 +6,9 @@ from aiohttp import web
 
 from api.auth import PRINCIPAL
 from api.idempotency import IdempotentRequest
-from api.keys import CATALOG, PIPELINE, RUNS
+from api.keys import CATALOG, PIPELINE
 from api.middleware import request_id_of
+from api.routes_runs import run_in_path
 from api.routing import RouteTable, read_body, respond
 from api.schemas import (
     NextStep,
@@ -19,7 +20,7 @@ from api.schemas import (
     StepCompletionResponse,
 )
 from api.views import playbook_status
-from pipeline.errors import RunChanged, RunNotFound, StepAlreadyTerminal
+from pipeline.errors import RunChanged, StepAlreadyTerminal
 from pipeline.step_completion import StepCompletion, steps_ready_after
 from store.records import RunRecord
 
@@ -30,11 +31,7 @@ routes = RouteTable()
               responses={200: PlaybookStatus},
               permission="runs:read", tag="playbooks")
 async def get_run_playbook(request: web.Request) -> web.Response:
-    run_id = request.match_info["run_id"]
-    run = await request.app[RUNS].get(request[PRINCIPAL].tenant, run_id)
-    if run is None:
-        raise RunNotFound(f"no run {run_id}")
-    return respond(playbook_status(run, request.app[CATALOG]))
+    return respond(playbook_status(await run_in_path(request), request.app[CATALOG]))
 
 
 @routes.route("POST", "/api/v1/runs/{run_id}/playbook/recalculate",

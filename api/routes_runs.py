@@ -13,6 +13,7 @@ from api.views import event_out, pending_item, run_detail, run_summary
 from eventbus import topic_matches
 from pipeline.errors import RunNotFound
 from pipeline.statuses import RunStatus
+from store.records import RunRecord
 
 routes = RouteTable()
 
@@ -72,25 +73,27 @@ async def list_pending_runs(request: web.Request) -> web.Response:
     return respond(PendingRunList(items=[pending_item(r) for r in page], next_cursor=cursor))
 
 
-@routes.route("GET", "/api/v1/runs/{run_id}", summary="One run: status, stage, results, progress",
-              responses={200: RunDetail}, permission="runs:read", tag="runs")
-async def get_run(request: web.Request) -> web.Response:
+async def run_in_path(request: web.Request) -> RunRecord:
+    """The caller's run named by ``{run_id}``; another tenant's, like a missing one, is a 404."""
     run_id = request.match_info["run_id"]
     run = await request.app[RUNS].get(request[PRINCIPAL].tenant, run_id)
     if run is None:
         raise RunNotFound(f"no run {run_id}")
-    return respond(run_detail(run, request.app[CATALOG]))
+    return run
+
+
+@routes.route("GET", "/api/v1/runs/{run_id}", summary="One run: status, stage, results, progress",
+              responses={200: RunDetail}, permission="runs:read", tag="runs")
+async def get_run(request: web.Request) -> web.Response:
+    return respond(run_detail(await run_in_path(request), request.app[CATALOG]))
 
 
 @routes.route("GET", "/api/v1/runs/{run_id}/events", summary="A run's timeline, in order",
               query=EventQuery, responses={200: EventPage}, permission="runs:read", tag="runs")
 async def list_run_events(request: web.Request) -> web.Response:
-    run_id = request.match_info["run_id"]
-    tenant = request[PRINCIPAL].tenant
     query = read_query(request, EventQuery)
-    if await request.app[RUNS].get(tenant, run_id) is None:
-        raise RunNotFound(f"no run {run_id}")
-    events = await request.app[EVENTS].for_run(tenant, run_id, after_seq=query.after_seq, limit=query.limit)
+    run = await run_in_path(request)
+    events = await request.app[EVENTS].for_run(run.tenant_id, run.id, after_seq=query.after_seq, limit=query.limit)
     next_after = events[-1].seq if len(events) == query.limit else None
     if query.topic:
         events = [e for e in events if topic_matches(query.topic, e.topic)]
