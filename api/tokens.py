@@ -106,6 +106,8 @@ class TokenService:
             raise Unauthorized("the token is from another issuer") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"the token is not valid: {exc}") from exc
+        except (TypeError, ValueError) as exc:  # a key of another family than the token's algorithm
+            raise Unauthorized(f"the token's algorithm {algorithm} does not fit its key") from exc
         return _principal(claims)
 
 

@@ -129,11 +129,11 @@ class PipelineEngine:
         t.emit("run.received", actor, {"trigger_type": trigger_type, "exception": exception})
         for topic, payload in extra_events:
             t.emit(topic, actor, payload)
-        self._chain(t)
+        claimed = self._chain(t)
         write = t.write(is_new=True)
         write.idempotency = idempotency_for(write.run) if idempotency_for else None
         await self.committer.submit(write)
-        self._after_commit(write.run)
+        self._after_commit(write.run, claimed)
         return write.run
 
     async def resume(
@@ -203,15 +203,15 @@ class PipelineEngine:
     ) -> tuple[RunRecord, RunRecord]:
         """Advance an active run now (or, with ``execute=False``, only look); return the run
         before and after. Raises ``LoopConflict`` while something else advances it."""
+        before = await self.runs.get(tenant_id, run_id)
+        if before is None:
+            raise RunNotFound(f"no run {run_id}")
+        if not execute or before.status not in ACTIVE:
+            return before, before
         if run_id in self._advancing:
             raise LoopConflict(f"run {run_id} is already being advanced")
         self._advancing.add(run_id)
         try:
-            before = await self.runs.get(tenant_id, run_id)
-            if before is None:
-                raise RunNotFound(f"no run {run_id}")
-            if not execute or before.status not in ACTIVE:
-                return before, before
             try:
                 after, _ = await self._change_run(tenant_id, run_id, lambda t: None, request_id, None)
             except RunChanged as exc:
@@ -240,20 +240,21 @@ class PipelineEngine:
             outcome = change(t)
             if not write_if(outcome):
                 return run, outcome
-            self._chain(t)
+            claimed = self._chain(t)
             write = t.write()
             write.idempotency = idempotency_for(write.run) if idempotency_for else None
             try:
                 await self.committer.submit(write)
             except WriteConflict:
                 continue
-            self._after_commit(write.run)
+            self._after_commit(write.run, claimed)
             return write.run, outcome
         raise RunChanged(f"run {run_id} kept changing; try again")
 
-    def _after_commit(self, run: RunRecord) -> None:
-        """A committed run that still has work (tool calls it now holds a claim on) goes to a worker."""
-        for step_id in run.state.get("pending_calls", []):
+    def _after_commit(self, run: RunRecord, claimed: set[str]) -> None:
+        """A committed run that still has work goes to a worker; the calls this write claimed
+        are this process's to make (a claim found any other way was left by a crash)."""
+        for step_id in claimed:
             self._claims.add((run.id, step_id))
         if run.status in ACTIVE:
             self._queue.put_nowait(run)
@@ -295,10 +296,12 @@ class PipelineEngine:
             finally:
                 self._queue.task_done()
 
-    def _chain(self, t: Transition) -> None:
+    def _chain(self, t: Transition) -> set[str]:
         """Run the run's local stages one after another in memory, until it waits, ends, or has
         tool calls to make. They are pure, so if the write that follows never commits, nothing
-        happened; the calls are made only once the claim on them is committed."""
+        happened; the calls are made only once the claim on them is committed. Returns the
+        tool calls this chain claimed (this process's to make once the write commits)."""
+        before = set(t.state.get("pending_calls", []))
         while t.status in ACTIVE and not t.state.get("pending_calls"):
             stage = STAGES[t.status]
             try:
@@ -306,20 +309,27 @@ class PipelineEngine:
             except Exception as exc:
                 log.exception("stage crashed", run_id=t.run.id, stage=stage.__name__)
                 fail(t, f"{stage.__name__} crashed: {exc!r}", "system")
+        return set(t.state.get("pending_calls", [])) - before
 
     async def _advance(self, run: RunRecord) -> None:
         """A worker's turn: advance a recovered or queued run and commit it as one write."""
-        if run.id in self._advancing:
-            return  # someone is advancing it right now; its own write covers this turn
+        if run.id in self._advancing:  # someone is advancing it right now: look again shortly
+            await asyncio.sleep(0.01)
+            self._queue.put_nowait(run)
+            return
         self._advancing.add(run.id)
         try:
+            fresh = await self.runs.get(run.tenant_id, run.id)
+            if fresh is None or fresh.status not in ACTIVE:
+                return
+            run = fresh  # queued work is a snapshot; act on the run as it is now
             transition = Transition(run, self.clock())
             if run.state.get("pending_calls"):
                 await self._make_calls(run, transition)
-            self._chain(transition)
+            claimed = self._chain(transition)
             write = transition.write()
             if await self._commit(write):
-                self._after_commit(write.run)
+                self._after_commit(write.run, claimed)
         finally:
             self._advancing.discard(run.id)
 

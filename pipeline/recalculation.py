@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.policy import choose_playbook
+from agents.policy import choose_playbook, evaluate_policy
 from agents.triage import triage
 from config.catalog import Catalog
-from pipeline.errors import RunNotActive
+from pipeline.errors import LoopConflict, RunNotActive
+from pipeline.hitl import pause
 from pipeline.statuses import TERMINAL, RunStatus
 from pipeline.transition import Transition
 
@@ -20,6 +21,8 @@ def recalculate(t: Transition, catalog: Catalog, actor: str) -> dict[str, Any]:
     """Re-match ``t``'s run; return the outcome (``changed``, the assignment, the reasoning)."""
     if t.status in TERMINAL:
         raise RunNotActive(f"run {t.run.id} is {t.status}; its playbook can no longer change", {"status": t.status})
+    if t.state.get("pending_calls"):
+        raise LoopConflict(f"run {t.run.id} has a tool call in flight; recalculate once it has answered")
     fresh = triage(t.run.exception, catalog.triage, catalog.playbooks.values(), t.now)
     chosen, notes = choose_playbook(t.run.tenant_id, fresh, catalog)
     policy = dict(t.state.get("policy") or {})
@@ -50,6 +53,12 @@ def recalculate(t: Transition, catalog: Catalog, actor: str) -> dict[str, Any]:
         "playbook_version": playbook.version if playbook else None,
         "reasoning": reasoning,
     })
+    t.state["triage"] = fresh
+    decision = evaluate_policy(t.run.tenant_id, fresh, t.run.exception, catalog)
     if t.status == RunStatus.WAITING_FOR_INPUT:
-        t.status = RunStatus.RESOLVING  # walk the new playbook from its first step
+        if decision["requires_approval"]:  # the new assignment goes through the gate like the first
+            gate = catalog.policies.for_tenant(t.run.tenant_id).gate
+            pause(t, gate, decision["approval_reasons"], actor)
+        else:
+            t.status = RunStatus.RESOLVING  # walk the new playbook from its first step
     return outcome

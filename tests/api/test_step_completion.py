@@ -219,3 +219,22 @@ async def test_a_step_assigned_to_another_queue_needs_the_override_permission(re
     assert completed[0]["payload"]["override"] is True and completed[1]["actor"] == "user:sue"
     assert "assigned to queue:kyc-analysts" in completed[1]["payload"]["why"]
     assert body["data"]["completion_event_seq"] == completed[0]["seq"]
+
+
+async def test_a_recalculation_onto_a_risky_playbook_goes_through_the_gate(tmp_path, clock):
+    risky = URGENT.replace("params: {text: urgent}", "params: {text: urgent}\n    risky: true")
+    config = config_with(tmp_path / "config", {"a.yaml": REVIEW_PLAYBOOK, "b.yaml": risky}, [ACCOUNT_FLAGGED_RULE])
+    app = create_app(Settings(data_dir=tmp_path / "data", config_dir=config, jwt_secret="k" * 40), clock=clock)
+    async with TestClient(TestServer(app)) as client:
+        api = Api(client, app, app[TOKENS].mint(tenant="globex", subject="ana", roles=["admin"],
+                                                ttl=timedelta(hours=1)))
+        body = exception_body(domain="accounts", type="account.flagged", amount=None, currency=None,
+                              sla_deadline=(clock.now + timedelta(hours=2)).isoformat())
+        _, answer, _ = await api.call("POST", "/api/v1/exceptions", json=body)
+        assert answer["status"] == "waiting_for_input"
+        clock.advance(minutes=100)
+        status, result, _ = await api.call("POST", f"/api/v1/runs/{answer['run_id']}/playbook/recalculate", json={})
+        assert status == 200 and result["playbook"] == "test-review-urgent@1"
+        assert result["run_status"] == "paused"
+        _, run, _ = await api.call("GET", f"/api/v1/runs/{answer['run_id']}")
+        assert "risky step" in run["pause"]["reason"]

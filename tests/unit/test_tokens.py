@@ -127,3 +127,10 @@ def test_es256_with_a_jwks_picks_the_key_by_kid():
 def test_asymmetric_algorithms_need_a_key():
     with pytest.raises(ValueError, match="need a public key file or a JWKS file"):
         TokenService(SECRET, algorithms=("RS256",))
+
+
+def test_a_token_whose_algorithm_does_not_fit_its_key_is_refused_not_an_error():
+    rsa_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(RSA_KEY.public_key()))
+    service = TokenService(SECRET, algorithms=("RS256", "ES256"), jwks={"keys": [{**rsa_jwk, "kid": "k1"}]})
+    token = jwt.encode(claims(), EC_KEY, algorithm="ES256", headers={"kid": "k1"})
+    assert "does not fit its key" in refused(service, token)
