@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agents.resolution import DONE
 from api.schemas import (
     EventOut,
     PauseInfo,
@@ -60,8 +61,8 @@ def playbook_progress(run: RunRecord, catalog: Catalog) -> PlaybookProgress | No
             outputs=record.get("outputs"), waiting_since=record.get("since"),
             completed_at=record.get("completed_at"), completed_by=record.get("completed_by"),
         ))
-    done = sum(1 for s in steps if s.status in ("completed", "skipped"))
-    current = next((s.id for s in steps if s.status not in ("completed", "skipped")), None)
+    done = sum(1 for s in steps if s.status in DONE)
+    current = next((s.id for s in steps if s.status not in DONE), None)
     return PlaybookProgress(
         playbook=key, name=playbook.name, version=playbook.version, steps_total=len(steps),
         steps_completed=sum(1 for s in steps if s.status == "completed"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.resolution import DONE
 from config.catalog import Catalog
 from pipeline.statuses import ACTIVE, STAGE_OF, RunStatus
 from store.records import RunRecord
@@ -33,7 +34,7 @@ def next_playbook_step(run: RunRecord, catalog: Catalog) -> dict[str, Any] | Non
     progress = run.state.get("steps", {})
     for number, step in enumerate(playbook.steps, start=1):
         record = progress.get(step.id, {})
-        if record.get("status", "pending") not in ("completed", "skipped"):
+        if record.get("status", "pending") not in DONE:
             found: dict[str, Any] = {
                 "stepNumber": number, "stepType": step.action, "stepId": step.id, "stepName": step.name,
                 "status": record.get("status", "pending"), "assignee": step.assignee,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.policy import choose_playbook, evaluate_policy
+from agents.resolution import DONE
 from agents.triage import triage
 from config.catalog import Catalog
 from pipeline.errors import LoopConflict, RunNotActive
@@ -36,7 +37,7 @@ def recalculate(t: Transition, catalog: Catalog, actor: str) -> dict[str, Any]:
     previous_steps = t.state.get("steps", {})
     previous_step = next(
         (sid for sid, rec in sorted(previous_steps.items(), key=lambda kv: kv[1].get("order", 0))
-         if rec.get("status") not in ("completed", "skipped")),
+         if rec.get("status") not in DONE),
         None,
     )
     policy.update(playbook=new, playbook_name=playbook.name if playbook else None, reasoning=reasoning,
