@@ -6,10 +6,11 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, Field, field_validator
 
+from agents.exception_input import Body, UtcDatetime
 from api.auth import PRINCIPAL
 from api.keys import EVENTS
 from api.routing import RouteTable, read_query, respond
-from api.schemas import Body, EventOut, UtcDatetime
+from api.schemas import EventOut
 from api.views import event_out
 
 routes = RouteTable()

@@ -6,12 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
+from agents.exception_input import ExceptionIn
 from api.auth import PRINCIPAL
 from api.idempotency import IdempotentRequest
 from api.keys import PIPELINE
 from api.middleware import request_id_of
 from api.routing import RouteTable, read_body, respond
-from api.schemas import ExceptionIn, RunAccepted
+from api.schemas import RunAccepted
 from store.records import RunRecord
 from store.writer import WriteConflict
 

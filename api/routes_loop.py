@@ -12,11 +12,11 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from agents.exception_input import Body
 from api.auth import PRINCIPAL
 from api.keys import CATALOG, CLOCK, PIPELINE
 from api.middleware import ERROR_EXTRAS, request_id_of
 from api.routing import RouteTable, read_body, respond
-from api.schemas import Body
 from pipeline.next_step import loop_status, newly_done_step, next_playbook_step, why_nothing_ran
 
 routes = RouteTable()

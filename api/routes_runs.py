@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field, field_validator
 
+from agents.exception_input import Body, UtcDatetime
 from api.auth import PRINCIPAL
 from api.keys import CATALOG, EVENTS, RUNS
 from api.routing import RouteTable, read_query, respond
-from api.schemas import Body, EventPage, PendingRunList, RunDetail, RunPage, UtcDatetime
+from api.schemas import EventPage, PendingRunList, RunDetail, RunPage
 from api.views import event_out, pending_item, run_detail, run_summary
 from eventbus import topic_matches
 from pipeline.errors import RunNotFound

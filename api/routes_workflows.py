@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from agents.exception_input import ExceptionIn
 from api.auth import PRINCIPAL
 from api.idempotency import IdempotentRequest
 from api.keys import CATALOG, PIPELINE, RUNS
@@ -11,7 +12,6 @@ from api.middleware import request_id_of
 from api.routes_exceptions import start_run_once
 from api.routing import RouteTable, read_body, respond, validate
 from api.schemas import (
-    ExceptionIn,
     ResumeRunRequest,
     ResumeRunResponse,
     RunRef,

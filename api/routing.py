@@ -10,11 +10,12 @@ from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from api.auth import PRINCIPAL
 from api.keys import CATALOG
 from pipeline.errors import Forbidden, ValidationFailed
+from pipeline.validation import validate
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -83,22 +84,6 @@ def _requiring(permission: str, handler: Handler) -> Handler:
         return await handler(request)
 
     return guarded
-
-
-def _details(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
-    details = []
-    for err in exc.errors(include_url=False, include_context=False, include_input=False):
-        loc = ".".join(str(part) for part in err["loc"])
-        details.append({"field": f"{prefix}.{loc}" if loc else prefix, "message": err["msg"], "type": err["type"]})
-    return details
-
-
-def validate(model: type[M], data: Any, prefix: str) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        details = _details(exc, prefix)
-        raise ValidationFailed(f"invalid {details[0]['field']}: {details[0]['message']}", details) from exc
 
 
 def _nul_in(value: Any, path: str) -> str | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from config.severity import Severity
 from config.yaml_source import Declaration, load_model
@@ -36,6 +36,24 @@ class ApprovalTriggers(Declaration):
 DEFAULT_DECIDERS = ("role:approver", "role:admin")
 
 
+class ExpiryPolicy(Declaration):
+    """What the SLA sweep does with an approval nobody decided before ``expires_at``."""
+
+    action: Literal["reject", "approve", "reassign"] = "reject"
+    reason: str = Field("the approval expired before anyone decided", min_length=1, max_length=500)
+    queue: str | None = Field(None, description="reassign: the escalation queue that decides instead")
+    extend_minutes: float = Field(60, gt=0, description="reassign: how long the escalation queue has")
+    then: Literal["reject", "approve", "wait"] = Field(
+        "reject", description="reassign: what happens when the escalation queue lets it expire too"
+    )
+
+    @model_validator(mode="after")
+    def _reassign_names_a_queue(self) -> ExpiryPolicy:
+        if self.action == "reassign" and not self.queue:
+            raise ValueError("on_expiry.action 'reassign' needs a queue")
+        return self
+
+
 class ApprovalGate(Declaration):
     name: str = "policy_approval"
     expires_after_minutes: float = Field(240, gt=0)
@@ -46,6 +64,7 @@ class ApprovalGate(Declaration):
     )
     approvals_required: int = Field(1, ge=1, le=10, description="Distinct approvals before the run goes on")
     initiator_may_approve: bool = Field(False, description="Whether whoever started the run may approve it")
+    on_expiry: ExpiryPolicy = Field(default_factory=ExpiryPolicy)
 
     @field_validator("deciders")
     @classmethod

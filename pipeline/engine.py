@@ -22,11 +22,11 @@ from pipeline.hitl import Decider, apply_decision, check_decider, check_payload
 from pipeline.outcomes import fail
 from pipeline.recalculation import recalculate
 from pipeline.stages import STAGES
-from pipeline.statuses import ACTIVE, RunStatus
+from pipeline.statuses import RunStatus
 from pipeline.step_completion import StepCompletion, complete_step
 from pipeline.tool_results import record_call
 from pipeline.transition import Transition
-from store.records import IdempotentResponse, RunRecord, RunWrite
+from store.records import IdempotentResponse, IngestedItem, RunRecord, RunWrite
 from store.runs import RunRepository
 from store.writer import WriteConflict
 
@@ -65,7 +65,7 @@ class PipelineEngine:
     async def start(self) -> int:
         """Start committing and advancing; return how many unfinished runs were picked up."""
         self.committer.start()
-        recovered = await self.runs.unfinished([str(s) for s in ACTIVE])
+        recovered = await self.runs.unfinished([str(s) for s in STAGES])
         for run in recovered:
             self._queue.put_nowait(run)
         self._workers = [
@@ -111,11 +111,14 @@ class PipelineEngine:
         request_id: str | None = None,
         idempotency_for: Callable[[RunRecord], IdempotentResponse | None] | None = None,
         extra_events: list[tuple[str, dict[str, Any]]] = (),  # type: ignore[assignment]
+        ingested: tuple[str, str] | None = None,
     ) -> RunRecord:
         """Record a new run and advance it through its local stages, durably in one write.
 
         Returns once that write is committed: the run has then paused, is waiting, or has
-        ended (or, when a stage must act outside, is queued for a worker)."""
+        ended (or, when a stage must act outside, is queued for a worker). ``ingested`` is the
+        (source, item key) an ingest read it from: if that item already has a run, nothing is
+        written and ``WriteConflict`` is raised."""
         now = self.clock()
         deadline = exception.get("sla_deadline")
         run = RunRecord(
@@ -132,6 +135,8 @@ class PipelineEngine:
         claimed = self._chain(t)
         write = t.write(is_new=True)
         write.idempotency = idempotency_for(write.run) if idempotency_for else None
+        if ingested:
+            write.ingested = IngestedItem(tenant_id, ingested[0], ingested[1], run.id, now)
         await self.committer.submit(write)
         self._after_commit(write.run, claimed)
         return write.run
@@ -162,7 +167,7 @@ class PipelineEngine:
             check_decider(t.state["pause"], t.run.started_by, who, payload["decision"])
             apply_decision(t, payload, who.actor)
 
-        run, _ = await self._change_run(tenant_id, run_id, change, request_id, idempotency_for)
+        run, _ = await self.change_run(tenant_id, run_id, change, request_id, idempotency_for)
         return run
 
     async def complete_step(
@@ -185,7 +190,7 @@ class PipelineEngine:
             complete_step(t, playbook, step_id, completion)
             return True
 
-        run, _ = await self._change_run(tenant_id, run_id, change, request_id, idempotency_for)
+        run, _ = await self.change_run(tenant_id, run_id, change, request_id, idempotency_for)
         return run
 
     async def recalculate(
@@ -196,7 +201,7 @@ class PipelineEngine:
         def change(t: Transition) -> dict[str, Any]:
             return recalculate(t, self.catalog, actor)
 
-        return await self._change_run(tenant_id, run_id, change, request_id, None, write_if=lambda o: o["changed"])
+        return await self.change_run(tenant_id, run_id, change, request_id, None, write_if=lambda o: o["changed"])
 
     async def run_next_step(
         self, tenant_id: str, run_id: str, *, execute: bool, request_id: str | None = None
@@ -206,21 +211,21 @@ class PipelineEngine:
         before = await self.runs.get(tenant_id, run_id)
         if before is None:
             raise RunNotFound(f"no run {run_id}")
-        if not execute or before.status not in ACTIVE:
+        if not execute or before.status not in STAGES:
             return before, before
         if run_id in self._advancing:
             raise LoopConflict(f"run {run_id} is already being advanced")
         self._advancing.add(run_id)
         try:
             try:
-                after, _ = await self._change_run(tenant_id, run_id, lambda t: None, request_id, None)
+                after, _ = await self.change_run(tenant_id, run_id, lambda t: None, request_id, None)
             except RunChanged as exc:
                 raise LoopConflict(f"run {run_id} changed while advancing; try again") from exc
             return before, after
         finally:
             self._advancing.discard(run_id)
 
-    async def _change_run(
+    async def change_run(
         self,
         tenant_id: str,
         run_id: str,
@@ -230,8 +235,9 @@ class PipelineEngine:
         write_if: Callable[[T], bool] = lambda _: True,
     ) -> tuple[RunRecord, T]:
         """Read the run, apply ``change`` and the stages it makes possible, and commit it as one
-        write. A change that loses a race with another writer is tried again on the run as it
-        now is, so its checks see the current state."""
+        write (``change`` raises to refuse; ``write_if`` may decide nothing needs writing). A
+        change that loses a race with another writer is tried again on the run as it now is, so
+        its checks see the current state."""
         for _ in range(3):
             run = await self.runs.get(tenant_id, run_id)
             if run is None:
@@ -256,7 +262,7 @@ class PipelineEngine:
         are this process's to make (a claim found any other way was left by a crash)."""
         for step_id in claimed:
             self._claims.add((run.id, step_id))
-        if run.status in ACTIVE:
+        if run.status in STAGES:
             self._queue.put_nowait(run)
 
     async def _make_calls(self, run: RunRecord, t: Transition) -> None:
@@ -302,7 +308,7 @@ class PipelineEngine:
         happened; the calls are made only once the claim on them is committed. Returns the
         tool calls this chain claimed (this process's to make once the write commits)."""
         before = set(t.state.get("pending_calls", []))
-        while t.status in ACTIVE and not t.state.get("pending_calls"):
+        while t.status in STAGES and not t.state.get("pending_calls"):
             stage = STAGES[t.status]
             try:
                 stage(t, self.catalog)
@@ -320,7 +326,7 @@ class PipelineEngine:
         self._advancing.add(run.id)
         try:
             fresh = await self.runs.get(run.tenant_id, run.id)
-            if fresh is None or fresh.status not in ACTIVE:
+            if fresh is None or fresh.status not in STAGES:
                 return
             run = fresh  # queued work is a snapshot; act on the run as it is now
             transition = Transition(run, self.clock())

@@ -2,6 +2,9 @@
 
 received → triaged → policy_evaluated → [paused ⇄ resumed] → resolving → [waiting_for_input]
 → resolved → completed; failed, rejected and cancelled are the other ends.
+
+A job workflow's run (an SLA sweep, an ingest, a digest) is ``running`` until it ends
+``completed`` or ``failed``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    RUNNING = "running"
 
 
 TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.REJECTED, RunStatus.CANCELLED})
@@ -37,5 +41,6 @@ STAGE_OF: dict[RunStatus, str] = {
     RunStatus.RESOLVING: "resolution",
     RunStatus.WAITING_FOR_INPUT: "resolution",
     RunStatus.RESOLVED: "feedback",
+    RunStatus.RUNNING: "job",
 }
 """The stage a run in each status is in (or about to enter)."""

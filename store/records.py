@@ -79,6 +79,18 @@ class IdempotentResponse:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class IngestedItem:
+    """An item an ingest source delivered, and the run started for it; the key makes a re-read
+    of the source a no-op for this item."""
+
+    tenant_id: str
+    source_id: str
+    item_key: str
+    run_id: str
+    ingested_at: datetime
+
+
 @dataclass(slots=True)
 class RunWrite:
     """One run's atomic change: its new row (version already bumped), its events, its answer."""
@@ -87,3 +99,44 @@ class RunWrite:
     is_new: bool
     events: list[EventDraft] = field(default_factory=list)
     idempotency: IdempotentResponse | None = None
+    ingested: IngestedItem | None = None
+
+
+@dataclass(slots=True)
+class ScheduleRecord:
+    """A schedule row: what it says (``settings``), and where its firing has got to."""
+
+    tenant_id: str
+    id: str
+    workflow_id: str
+    settings: dict[str, Any]
+    paused: bool
+    paused_reason: str | None
+    consecutive_failures: int
+    next_fire_at: datetime | None
+    last_fire_at: datetime | None
+    last_run_id: str | None
+    origin: str
+    declared_hash: str | None
+    deleted: bool
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleLogEntry:
+    """One thing that happened to a schedule: a fire, a skip, a coalesced or dropped catch-up,
+    a change someone made."""
+
+    tenant_id: str
+    schedule_id: str
+    at: datetime
+    kind: str
+    actor: str
+    scheduled_for: datetime | None = None
+    run_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None

@@ -35,6 +35,7 @@ class RunRepository:
         *,
         statuses: Sequence[str] = (),
         workflow_id: str | None = None,
+        trigger_ref: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         before_id: str | None = None,
@@ -46,6 +47,8 @@ class RunRepository:
             query = query.where(runs.c.status.in_(statuses))
         if workflow_id:
             query = query.where(runs.c.workflow_id == workflow_id)
+        if trigger_ref:
+            query = query.where(runs.c.trigger_ref == trigger_ref)
         if created_after:
             query = query.where(runs.c.created_at >= created_after)
         if created_before:
@@ -78,6 +81,32 @@ class RunRepository:
         query = select(runs).where(runs.c.tenant_id == tenant_id, runs.c.id.in_(newest))
         async with self._engine.connect() as conn:
             return {row.workflow_id: run_from_row(row) for row in await conn.execute(query)}
+
+    async def sla_due(
+        self, tenant_id: str, statuses: Sequence[str], deadline_before: datetime, *, limit: int = 500
+    ) -> list[RunRecord]:
+        """Open runs whose SLA deadline falls before ``deadline_before``, most urgent first."""
+        query = (
+            select(runs)
+            .where(runs.c.tenant_id == tenant_id, runs.c.status.in_(statuses))
+            .where(runs.c.sla_deadline.is_not(None), runs.c.sla_deadline < deadline_before)
+            .order_by(runs.c.sla_deadline, runs.c.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [run_from_row(row) for row in await conn.execute(query)]
+
+    async def expired_pauses(self, tenant_id: str, now: datetime, *, limit: int = 500) -> list[RunRecord]:
+        """Paused runs whose approval expired at or before ``now``, oldest expiry first."""
+        query = (
+            select(runs)
+            .where(runs.c.tenant_id == tenant_id, runs.c.status == "paused")
+            .where(runs.c.pause_expires_at.is_not(None), runs.c.pause_expires_at <= now)
+            .order_by(runs.c.pause_expires_at, runs.c.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [run_from_row(row) for row in await conn.execute(query)]
 
     async def unfinished(self, statuses: Sequence[str]) -> list[RunRecord]:
         """System-wide recovery scan: the runs a restart must pick up again, oldest first."""

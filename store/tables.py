@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 from store.types import EventId, JsonDocument, UTCDateTime
 
@@ -57,4 +57,52 @@ idempotency_keys = Table(
     Column("status_code", Integer, nullable=False),
     Column("response", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("workflow_id", String(64), nullable=False),
+    Column("settings", JsonDocument, nullable=False),
+    Column("paused", Boolean, nullable=False),
+    Column("paused_reason", String(500)),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("next_fire_at", UTCDateTime()),
+    Column("last_fire_at", UTCDateTime()),
+    Column("last_run_id", String(40)),
+    Column("origin", String(16), nullable=False),
+    Column("declared_hash", String(64)),
+    Column("deleted", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(160), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(160), nullable=False),
+)
+
+schedule_log = Table(
+    "schedule_log",
+    metadata,
+    Column("id", EventId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("schedule_id", String(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("scheduled_for", UTCDateTime()),
+    Column("run_id", String(40)),
+    Column("actor", String(160), nullable=False),
+    Column("detail", JsonDocument, nullable=False),
+    Index("ix_schedule_log_schedule", "tenant_id", "schedule_id", "id"),
+)
+
+ingested_items = Table(
+    "ingested_items",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("source_id", String(64), primary_key=True),
+    Column("item_key", String(255), primary_key=True),
+    Column("run_id", String(40), nullable=False),
+    Column("ingested_at", UTCDateTime(), nullable=False),
 )

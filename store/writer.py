@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from store.driver_rows import insert_rows, update_rows
 from store.records import EventRecord, RunWrite
-from store.tables import events, idempotency_keys, runs
+from store.tables import events, idempotency_keys, ingested_items, runs
 
 
 class WriteConflict(Exception):
-    """The run changed under us (another writer won), or an idempotency key is already taken."""
+    """The run changed under us (another writer won), or an idempotency key or an ingested
+    item's key is already taken."""
 
 
 _MUTABLE = ("status", "version", "last_seq", "state", "pause_expires_at", "updated_at")
@@ -63,6 +64,9 @@ async def _apply(conn: AsyncConnection, batch: Sequence[RunWrite]) -> list[list[
     answers = [asdict(w.idempotency) for w in batch if w.idempotency is not None]
     if answers:
         await insert_rows(conn, idempotency_keys, answers)
+    items = [asdict(w.ingested) for w in batch if w.ingested is not None]
+    if items:
+        await insert_rows(conn, ingested_items, items)
     drafts = [(w.run, e) for w in batch for e in w.events]
     ids = await _allocate_event_ids(conn, len(drafts)) if drafts else []
     if drafts:

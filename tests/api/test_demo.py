@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
+from agents.exception_input import ExceptionIn
 from api.demo import sample_exception
-from api.schemas import ExceptionIn
 
 
 async def test_every_sample_is_valid_and_the_samples_reach_several_playbooks_and_pauses(api):

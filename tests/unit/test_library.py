@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from agents.exception_input import ExceptionIn
 from agents.policy import evaluate_policy
 from agents.resolution import walk_playbook
 from agents.triage import triage
 from api.demo import sample_exception
-from api.schemas import ExceptionIn
 from config.catalog import Catalog, load_catalog
 from config.output_contract import OutputField, contract_problems
 from config.playbooks import PLACEHOLDER, Playbook

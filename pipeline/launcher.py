@@ -1,0 +1,72 @@
+"""Starting a run of any workflow, from a manual trigger or a schedule: the four-agent pipeline
+for ``exception_pipeline`` workflows, a job for the others. The payload is checked against the
+workflow kind's parameters first, so a bad one is refused before anything is recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from agents.exception_input import ExceptionIn
+from config.catalog import Catalog
+from config.workflows import Workflow
+from pipeline.engine import PipelineEngine
+from pipeline.errors import ValidationFailed, WorkflowNotFound
+from pipeline.jobs import JobRunner
+from pipeline.validation import validate
+from store.records import IdempotentResponse, RunRecord
+
+PIPELINE_KIND = "exception_pipeline"
+
+
+class Launcher:
+    def __init__(self, engine: PipelineEngine, jobs: JobRunner, catalog: Catalog) -> None:
+        self.engine, self.jobs, self.catalog = engine, jobs, catalog
+
+    def params_model(self, workflow: Workflow) -> type[BaseModel]:
+        return ExceptionIn if workflow.kind == PIPELINE_KIND else self.jobs.kinds[workflow.kind].params
+
+    def workflow(self, workflow_id: str, *, field: str | None = None) -> Workflow:
+        """The workflow; unknown is ``WorkflowNotFound``, or with ``field`` a 400 naming it."""
+        workflow = self.catalog.workflows.get(workflow_id)
+        if workflow is None:
+            message = f"no workflow {workflow_id}"
+            if field:
+                known = ", ".join(w.id for w in self.catalog.workflows.workflows)
+                raise ValidationFailed(message, [{"field": field, "message": f"{message}; known: {known}"}])
+            raise WorkflowNotFound(message)
+        return workflow
+
+    def check(self, workflow: Workflow, payload: dict[str, Any], prefix: str) -> dict[str, Any]:
+        """The payload as the workflow will get it, or ``ValidationFailed`` naming each field."""
+        return validate(self.params_model(workflow), payload, prefix).model_dump(mode="json")
+
+    async def start(
+        self,
+        tenant_id: str,
+        workflow: Workflow,
+        params: dict[str, Any],
+        *,
+        actor: str,
+        trigger_type: str,
+        trigger_ref: str | None = None,
+        request_id: str | None = None,
+        idempotency_for: Callable[[RunRecord], IdempotentResponse | None] | None = None,
+        extra_events: list[tuple[str, dict[str, Any]]] = (),  # type: ignore[assignment]
+        run_id: str | None = None,
+    ) -> RunRecord:
+        """Start a run with checked ``params``; returns once its first write is committed."""
+        common = dict(
+            actor=actor, trigger_type=trigger_type, trigger_ref=trigger_ref, request_id=request_id,
+            idempotency_for=idempotency_for, extra_events=extra_events, run_id=run_id,
+        )
+        if workflow.kind == PIPELINE_KIND:
+            return await self.engine.start_run(tenant_id, workflow.id, params, **common)
+        return await self.jobs.launch(tenant_id, workflow.id, workflow.kind, params, **common)
+
+    async def finished(self, run: RunRecord) -> RunRecord:
+        """A job's run once it has ended; a pipeline run as its first write left it (its later
+        stages are the engine's, and a schedule does not wait for a human)."""
+        return (await self.jobs.wait(run.id)) or run

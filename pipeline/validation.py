@@ -1,0 +1,28 @@
+"""Checking data against a pydantic model, with every problem named by its field."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from pipeline.errors import ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def field_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
+    details = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        loc = ".".join(str(part) for part in err["loc"])
+        details.append({"field": f"{prefix}.{loc}" if loc else prefix, "message": err["msg"], "type": err["type"]})
+    return details
+
+
+def validate(model: type[M], data: Any, prefix: str) -> M:
+    """``model`` from ``data``, or ``ValidationFailed`` naming each field under ``prefix``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = field_errors(exc, prefix)
+        raise ValidationFailed(f"invalid {details[0]['field']}: {details[0]['message']}", details) from exc
