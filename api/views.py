@@ -22,6 +22,11 @@ def stage_of(status: str) -> str:
     return STAGE_OF.get(RunStatus(status), "done")
 
 
+def current_severity(run: RunRecord) -> str | None:
+    """The SLA sweep's raised severity when it raised one, else triage's."""
+    return run.state.get("severity") or run.state.get("triage", {}).get("severity")
+
+
 def run_summary(run: RunRecord) -> RunSummary:
     return RunSummary(**_summary_fields(run))
 
@@ -38,7 +43,7 @@ def _summary_fields(run: RunRecord) -> dict:
         "type": exception.get("type"),
         "amount": exception.get("amount"),
         "currency": exception.get("currency"),
-        "severity": run.state.get("triage", {}).get("severity"),
+        "severity": current_severity(run),
         "playbook": run.state.get("policy", {}).get("playbook"),
         "created_at": run.created_at,
         "updated_at": run.updated_at,
@@ -124,7 +129,7 @@ def pending_item(run: RunRecord) -> PendingRunItem:
         expires_at=pause["expires_at"],
         payload_schema=pause["payload_schema"],
         exception=run.exception,
-        severity=run.state.get("triage", {}).get("severity"),
+        severity=current_severity(run),
         playbook=run.state.get("policy", {}).get("playbook"),
     )
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from config.playbooks import Playbook, load_playbook_library, playbook_path
 from config.policies import Policies, load_policies
 from config.roles import RoleBook, load_roles
+from config.sources import SourceFile, load_sources
 from config.tools import ToolRegistry, load_tools
 from config.triage_rules import TriageRules, load_triage_rules
 from config.workflows import WorkflowCatalog, load_workflows
-from config.yaml_source import ConfigError, line_of
+from config.yaml_source import ConfigError, ConfigErrors, line_of
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Catalog:
     workflows: WorkflowCatalog
     tools: ToolRegistry = field(default_factory=ToolRegistry)
     roles: RoleBook | None = None
+    sources: SourceFile = field(default_factory=SourceFile)
     problems: list[ConfigError] = field(default_factory=list)
 
     def playbook(self, key: str) -> Playbook | None:
@@ -41,15 +43,34 @@ def load_catalog(config_dir: Path) -> Catalog:
         if unknown:
             problems.extend(unknown)
             del playbooks[key]
+    workflows = load_workflows(config_dir / "workflows.yaml")
     return Catalog(
         triage=load_triage_rules(config_dir / "triage.yaml"),
         policies=load_policies(config_dir / "policies.yaml"),
         playbooks=playbooks,
-        workflows=load_workflows(config_dir / "workflows.yaml"),
+        workflows=workflows,
         tools=tools,
         roles=load_roles(config_dir / "roles.yaml"),
+        sources=_checked_sources(config_dir / "sources.yaml", workflows),
         problems=problems,
     )
+
+
+def _checked_sources(path: Path, workflows: WorkflowCatalog) -> SourceFile:
+    """The declared sources; one whose runs would go to anything but an exception pipeline
+    workflow is an error at its line (an ingest starts pipeline runs, nothing else)."""
+    sources = load_sources(path)
+    errors = []
+    for index, source in enumerate(sources.sources):
+        workflow = workflows.get(source.workflow)
+        if workflow is None or workflow.kind != "exception_pipeline":
+            errors.append(ConfigError(
+                path, line_of(path, ("sources", index, "workflow")), f"sources[{index}].workflow",
+                f"source '{source.id}' names {source.workflow!r}, which is not an exception_pipeline workflow",
+            ))
+    if errors:
+        raise ConfigErrors(errors)
+    return sources
 
 
 def _unknown_tools(playbook: Playbook, tools: ToolRegistry) -> list[ConfigError]:

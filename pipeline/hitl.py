@@ -38,6 +38,7 @@ def pause(t: Transition, gate: ApprovalGate, reasons: list[str], actor: str, ste
         "approvals_required": gate.approvals_required,
         "initiator_may_approve": gate.initiator_may_approve,
         "approvals": [],
+        "on_expiry": gate.on_expiry.model_dump(mode="json"),
         **({"step_id": step_id} if step_id else {}),
     }
     t.emit("run.paused", actor, dict(t.state["pause"]))
@@ -99,21 +100,24 @@ def check_decider(pause_info: dict[str, Any], started_by: str, decider: Decider,
         raise AlreadyApproved(f"{decider.actor} has already approved; gate {gate} needs another person")
 
 
-def apply_decision(t: Transition, payload: dict[str, Any], actor: str) -> str:
+def apply_decision(t: Transition, payload: dict[str, Any], actor: str, *, automatic: bool = False) -> str:
     """Record the decision on a paused run; return the run's new status (still ``paused`` while
-    the gate waits for more distinct approvals)."""
+    the gate waits for more distinct approvals). An ``automatic`` decision (the SLA sweep acting
+    on an expired approval) completes the gate however many approvals it still needed, and is
+    not counted as a human intervention."""
     pause_info = dict(t.state["pause"])
     decision = payload["decision"]
-    t.state["human_interventions"] = t.state.get("human_interventions", 0) + 1
+    if not automatic:
+        t.state["human_interventions"] = t.state.get("human_interventions", 0) + 1
     t.state["decisions"] = [*t.state.get("decisions", []), {
         "gate": pause_info["gate"], "decision": decision, "by": actor,
-        "reason": payload.get("reason"), "at": t.now.isoformat(),
+        "reason": payload.get("reason"), "at": t.now.isoformat(), **({"automatic": True} if automatic else {}),
     }]
     if decision == "approve":
         approvals = [*pause_info.get("approvals", []), {"by": actor, "reason": payload.get("reason"),
                                                          "at": t.now.isoformat()}]
         required = pause_info.get("approvals_required", 1)
-        if len(approvals) < required:
+        if len(approvals) < required and not automatic:
             t.state["pause"] = {**pause_info, "approvals": approvals}
             t.emit("run.approval_recorded", actor, {
                 "gate": pause_info["gate"], "approvals": len(approvals), "approvals_required": required,
