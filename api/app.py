@@ -16,10 +16,25 @@ from api import (
     routes_loop,
     routes_playbooks,
     routes_runs,
+    routes_schedules,
     routes_workflows,
 )
 from api.auth import PRINCIPAL, principal_from, signing_secret
-from api.keys import BUS, CATALOG, CLOCK, DB, EVENTS, IDEMPOTENCY, PIPELINE, RUNS, SETTINGS, TOKENS
+from api.keys import (
+    BUS,
+    CATALOG,
+    CLOCK,
+    DB,
+    EVENTS,
+    IDEMPOTENCY,
+    JOBS,
+    LAUNCHER,
+    PIPELINE,
+    RUNS,
+    SCHEDULES,
+    SETTINGS,
+    TOKENS,
+)
 from api.metrics import install_metrics, metrics_middleware
 from api.middleware import add_request_id_header, errors_middleware
 from api.routes_health import OPENAPI, openapi_document
@@ -30,15 +45,20 @@ from config.settings import Settings
 from eventbus import InProcessBus
 from pipeline.clock import Clock, IdFactory, utc_now
 from pipeline.engine import PipelineEngine
+from pipeline.job_kinds import JOB_KINDS
+from pipeline.jobs import JobRunner
+from pipeline.launcher import Launcher
+from pipeline.scheduler import ScheduleService
 from store.database import migrate, open_engine
 from store.events import EventRepository
 from store.idempotency import IdempotencyRepository
 from store.runs import RunRepository
+from store.schedules import ScheduleRepository
 
 log = structlog.get_logger(__name__)
 ROUTE_TABLES = [
     routes_health.routes, routes_exceptions.routes, routes_runs.routes, routes_workflows.routes,
-    routes_playbooks.routes, routes_loop.routes, routes_audit.routes,
+    routes_playbooks.routes, routes_loop.routes, routes_audit.routes, routes_schedules.routes,
 ]
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -75,8 +95,18 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
         workers=settings.engine_workers, max_batch=settings.commit_batch_max,
     )
     await engine.start()
-    app[PIPELINE] = engine
+    jobs = JobRunner(engine, app[CATALOG], JOB_KINDS, data_dir=settings.data_dir, clock=app[CLOCK])
+    await jobs.start()
+    launcher = Launcher(engine, jobs, app[CATALOG])
+    schedules = ScheduleService(
+        ScheduleRepository(app[DB]), launcher, clock=app[CLOCK], declared=app[CATALOG].schedules.schedules,
+        timer=settings.scheduler_enabled,
+    )
+    await schedules.start()
+    app[PIPELINE], app[JOBS], app[LAUNCHER], app[SCHEDULES] = engine, jobs, launcher, schedules
     yield
+    await schedules.stop()
+    await jobs.stop()
     await engine.stop()
 
 

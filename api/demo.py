@@ -12,12 +12,14 @@ import random
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import web
 
-from api.keys import CLOCK, PIPELINE
+from api.keys import CLOCK, PIPELINE, SETTINGS
 
 log = structlog.get_logger(__name__)
 DEMO_TENANT = "acme"
@@ -264,6 +266,7 @@ def demo_feed(*, initial: int = 12, every_seconds: float = 4.0, seed: int | None
 
     async def feed(app: web.Application) -> AsyncIterator[None]:
         rng = random.Random(seed)
+        _fill_inbox(app[SETTINGS].data_dir / "inbox" / DEMO_TENANT, rng, app[CLOCK]())
 
         async def produce() -> None:
             count = 0
@@ -286,3 +289,12 @@ def demo_feed(*, initial: int = 12, every_seconds: float = 4.0, seed: int | None
             await task
 
     return feed
+
+
+def _fill_inbox(inbox: Path, rng: random.Random, now: datetime) -> None:
+    """Give the demo's ``inbox`` schedule (an ``ingest`` of ``acme_inbox``) a file to read once."""
+    inbox.mkdir(parents=True, exist_ok=True)
+    sample = inbox / "demo.jsonl"
+    if not sample.exists():
+        lines = [orjson.dumps({**sample_exception(rng, now), "source_id": f"inbox-{i}"}).decode() for i in range(5)]
+        sample.write_text("\n".join(lines) + "\n", encoding="utf-8")

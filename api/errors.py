@@ -22,6 +22,7 @@ HTTP_STATUS: dict[type[errors.AutopilotError], int] = {
     errors.RunNotWaiting: 409,
     errors.LoopConflict: 409,
     errors.AlreadyApproved: 409,
+    errors.ScheduleExists: 409,
     errors.IdempotencyKeyReused: 422,
     errors.Unavailable: 503,
 }

@@ -11,6 +11,9 @@ from config.settings import Settings
 from eventbus import InProcessBus
 from pipeline.clock import Clock
 from pipeline.engine import PipelineEngine
+from pipeline.jobs import JobRunner
+from pipeline.launcher import Launcher
+from pipeline.scheduler import ScheduleService
 from store.events import EventRepository
 from store.idempotency import IdempotencyRepository
 from store.runs import RunRepository
@@ -25,3 +28,6 @@ PIPELINE = web.AppKey("pipeline", PipelineEngine)
 RUNS = web.AppKey("runs", RunRepository)
 EVENTS = web.AppKey("events", EventRepository)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyRepository)
+JOBS = web.AppKey("jobs", JobRunner)
+LAUNCHER = web.AppKey("launcher", Launcher)
+SCHEDULES = web.AppKey("schedules", ScheduleService)

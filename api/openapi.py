@@ -33,7 +33,7 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
     answers: set[type[BaseModel]] = {ErrorEnvelope}
     bodies: set[type[BaseModel]] = set()
     for spec in specs:
-        answers.update(spec.responses.values())
+        answers.update(m for m in spec.responses.values() if m is not None)
         if spec.body:
             bodies.add(spec.body)
     key_map, defs = models_json_schema(
@@ -60,7 +60,7 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
                 str(status): {
                     "description": model.__doc__.strip().splitlines()[0] if model.__doc__ else model.__name__,
                     "content": {"application/json": {"schema": ref(model, "serialization")}},
-                }
+                } if model is not None else {"description": "No content"}
                 for status, model in spec.responses.items()
             },
         }

@@ -9,10 +9,11 @@ from aiohttp import web
 from agents.exception_input import ExceptionIn
 from api.auth import PRINCIPAL
 from api.idempotency import IdempotentRequest
-from api.keys import PIPELINE
+from api.keys import LAUNCHER
 from api.middleware import request_id_of
 from api.routing import RouteTable, read_body, respond
 from api.schemas import RunAccepted
+from config.workflows import Workflow
 from store.records import RunRecord
 from store.writer import WriteConflict
 
@@ -23,22 +24,23 @@ PIPELINE_WORKFLOW = "exception_pipeline"
 async def start_run_once(
     request: web.Request,
     canonical_body: bytes,
-    exception: ExceptionIn,
+    params: dict[str, Any],
     *,
-    workflow_id: str,
+    workflow: Workflow,
     trigger_type: str,
     answer: Any,
     extra_events: list[tuple[str, dict[str, Any]]] = (),  # type: ignore[assignment]
 ) -> web.Response:
-    """Start a run unless this request was already answered; ``answer(run)`` is the 202 body."""
+    """Start a run of ``workflow`` with checked ``params`` unless this request was already
+    answered; ``answer(run)`` is the 202 body."""
     principal = request[PRINCIPAL]
     idempotent = IdempotentRequest(request, principal.tenant, canonical_body)
-    engine = request.app[PIPELINE]
+    launcher = request.app[LAUNCHER]
 
     async def start() -> web.Response:
-        run_id = engine.new_run_id()
-        run = await engine.start_run(
-            principal.tenant, workflow_id, exception.model_dump(mode="json"),
+        run_id = launcher.engine.new_run_id()
+        run = await launcher.start(
+            principal.tenant, workflow, params,
             actor=principal.actor, trigger_type=trigger_type, run_id=run_id,
             request_id=request_id_of(request),
             idempotency_for=lambda run: idempotent.remember(202, answer(run)),
@@ -61,6 +63,8 @@ async def ingest_exception(request: web.Request) -> web.Response:
             links={"run": f"/api/v1/runs/{run.id}", "events": f"/api/v1/runs/{run.id}/events"},
         )
 
+    workflow = request.app[LAUNCHER].workflow(PIPELINE_WORKFLOW)
     return await start_run_once(
-        request, canonical, exception, workflow_id=PIPELINE_WORKFLOW, trigger_type="api", answer=accepted
+        request, canonical, exception.model_dump(mode="json"), workflow=workflow, trigger_type="api",
+        answer=accepted,
     )

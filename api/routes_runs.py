@@ -22,6 +22,7 @@ routes = RouteTable()
 class RunQuery(Body):
     status: list[RunStatus] = Field(default_factory=list, description="Comma-separated statuses")
     workflow_id: str | None = None
+    schedule_id: str | None = Field(None, max_length=64, description="Runs fired by this schedule")
     created_after: UtcDatetime | None = None
     created_before: UtcDatetime | None = None
     cursor: str | None = Field(None, max_length=64)
@@ -52,6 +53,7 @@ async def list_runs(request: web.Request) -> web.Response:
         request[PRINCIPAL].tenant,
         statuses=[str(s) for s in query.status],
         workflow_id=query.workflow_id,
+        trigger_ref=query.schedule_id,
         created_after=query.created_after,
         created_before=query.created_before,
         before_id=query.cursor,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from agents.exception_input import ExceptionIn
 from api.auth import PRINCIPAL
 from api.idempotency import IdempotentRequest
-from api.keys import CATALOG, PIPELINE, RUNS
+from api.keys import CATALOG, LAUNCHER, PIPELINE, RUNS
 from api.middleware import request_id_of
 from api.routes_exceptions import start_run_once
-from api.routing import RouteTable, read_body, respond, validate
+from api.routing import RouteTable, read_body, respond
 from api.schemas import (
     ResumeRunRequest,
     ResumeRunResponse,
@@ -20,7 +19,7 @@ from api.schemas import (
     WorkflowList,
     WorkflowOut,
 )
-from pipeline.errors import RunNotPaused, WorkflowNotFound
+from pipeline.errors import RunNotPaused
 from pipeline.hitl import RESUMED_TOPIC, Decider
 from pipeline.statuses import RunStatus
 from store.records import RunRecord
@@ -51,14 +50,12 @@ async def list_workflows(request: web.Request) -> web.Response:
               body=TriggerWorkflowRequest, responses={202: TriggerWorkflowResponse}, idempotent=True,
               permission="workflows:trigger", tag="workflows")
 async def trigger_workflow(request: web.Request) -> web.Response:
-    workflow_id = request.match_info["workflow_id"]
-    workflow = request.app[CATALOG].workflows.get(workflow_id)
-    if workflow is None:
-        raise WorkflowNotFound(f"no workflow {workflow_id}")
+    launcher = request.app[LAUNCHER]
+    workflow = launcher.workflow(request.match_info["workflow_id"])
     body, canonical = await read_body(request, TriggerWorkflowRequest)
-    exception = validate(ExceptionIn, body.payload, "body.payload")
+    params = launcher.check(workflow, body.payload, "body.payload")
     return await start_run_once(
-        request, canonical, exception, workflow_id=workflow.id, trigger_type="manual",
+        request, canonical, params, workflow=workflow, trigger_type="manual",
         answer=lambda run: TriggerWorkflowResponse(workflow_id=workflow.id, run_id=run.id),
         extra_events=[(TRIGGERED_TOPIC, {"workflow_id": workflow.id, "trigger_type": "manual"})],
     )

@@ -28,7 +28,7 @@ class RouteSpec:
     path: str
     handler: Handler
     summary: str
-    responses: dict[int, type[BaseModel]]
+    responses: dict[int, type[BaseModel] | None]
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     public: bool = False
@@ -47,7 +47,7 @@ class RouteTable:
         path: str,
         *,
         summary: str,
-        responses: dict[int, type[BaseModel]],
+        responses: dict[int, type[BaseModel] | None],
         body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
         public: bool = False,

@@ -8,6 +8,7 @@ from pathlib import Path
 from config.playbooks import Playbook, load_playbook_library, playbook_path
 from config.policies import Policies, load_policies
 from config.roles import RoleBook, load_roles
+from config.schedules import ScheduleFile, load_schedules
 from config.sources import SourceFile, load_sources
 from config.tools import ToolRegistry, load_tools
 from config.triage_rules import TriageRules, load_triage_rules
@@ -24,6 +25,7 @@ class Catalog:
     tools: ToolRegistry = field(default_factory=ToolRegistry)
     roles: RoleBook | None = None
     sources: SourceFile = field(default_factory=SourceFile)
+    schedules: ScheduleFile = field(default_factory=ScheduleFile)
     problems: list[ConfigError] = field(default_factory=list)
 
     def playbook(self, key: str) -> Playbook | None:
@@ -52,6 +54,7 @@ def load_catalog(config_dir: Path) -> Catalog:
         tools=tools,
         roles=load_roles(config_dir / "roles.yaml"),
         sources=_checked_sources(config_dir / "sources.yaml", workflows),
+        schedules=load_schedules(config_dir / "schedules.yaml"),
         problems=problems,
     )
 

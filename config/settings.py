@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         "left active by a stage that acts outside"
     )
     commit_batch_max: int = Field(1000, ge=1, description="Transitions grouped into one commit")
+    scheduler_enabled: bool = Field(
+        True, description="Fire schedules on time; when off, schedules are kept and listed but fire only by hand"
+    )
 
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"

@@ -4,7 +4,7 @@ first fire after a time, every fire in a range, the next few."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -26,12 +26,16 @@ class Calendar:
         self.zone = ZoneInfo(spec.timezone)
         if spec.type == "cron":
             assert spec.expression is not None
-            self._trigger: CronTrigger | IntervalTrigger = CronTrigger.from_crontab(spec.expression, timezone=self.zone)
+            self._trigger: CronTrigger | IntervalTrigger = CronTrigger.from_crontab(
+                spec.expression, timezone=self.zone
+            )
             hour_field = spec.expression.split()[1]
             self._once_per_wall_time = "*" not in hour_field and "/" not in hour_field
         else:
             assert spec.seconds is not None
-            self._trigger = IntervalTrigger(seconds=spec.seconds, start_date=spec.start_at or anchor, timezone=self.zone)
+            self._trigger = IntervalTrigger(
+                seconds=spec.seconds, start_date=spec.start_at or anchor, timezone=self.zone
+            )
             self._once_per_wall_time = False
 
     def next_after(self, after: datetime) -> datetime | None:
@@ -41,9 +45,11 @@ class Calendar:
             fire = self._trigger.get_next_fire_time(None, moment + _TICK)
             if fire is None:
                 return None
-            if not (self._once_per_wall_time and self._repeats_wall_time(fire)):
-                return fire.astimezone(ZoneInfo("UTC"))
-            moment = fire
+            repeat = self._repeat_length(fire)
+            if repeat and self._once_per_wall_time:
+                moment = fire + repeat  # past the repeated hour; its times were all fired once
+                continue
+            return fire.astimezone(UTC)
 
     def between(self, start: datetime, end: datetime, *, limit: int) -> list[datetime]:
         """Fires in ``[start, end]``, at most ``limit`` of them."""
@@ -62,7 +68,11 @@ class Calendar:
             fire = self.next_after(fire)
         return fires
 
-    def _repeats_wall_time(self, fire: datetime) -> bool:
-        """Whether ``fire`` is the second pass of a local time that happens twice."""
+    def _repeat_length(self, fire: datetime) -> timedelta | None:
+        """How long the clocks went back by, if ``fire`` is the second pass of a repeated local time."""
         local = fire.astimezone(self.zone)
-        return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
+        first = local.replace(fold=0).utcoffset()
+        second = local.replace(fold=1).utcoffset()
+        if local.fold == 1 and first is not None and second is not None and first > second:
+            return first - second
+        return None

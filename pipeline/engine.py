@@ -49,6 +49,7 @@ class PipelineEngine:
         max_batch: int = 1000,
     ) -> None:
         self.catalog = catalog
+        self.db = db
         self.runs = RunRepository(db)
         self.committer = GroupCommitter(db, bus, max_batch=max_batch)
         self.clock = clock

@@ -94,3 +94,13 @@ class AlreadyApproved(AutopilotError):
     """This person's approval is already counted; another person must approve."""
 
     code = "ALREADY_APPROVED"
+
+
+class ScheduleNotFound(NotFound):
+    code = "SCHEDULE_NOT_FOUND"
+
+
+class ScheduleExists(AutopilotError):
+    """A schedule with this id already exists for the tenant."""
+
+    code = "SCHEDULE_EXISTS"

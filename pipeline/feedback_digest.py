@@ -100,7 +100,7 @@ async def feedback_digest(ctx: JobContext) -> dict[str, Any]:
     by_playbook: dict[str, _Group] = {}
     by_workflow: dict[str, _Group] = {}
     total = 0
-    db = ctx.engine.runs._engine  # until JobContext exposes the database
+    db = ctx.engine.db
     async for chunk in finished_runs(db, ctx.run.tenant_id, sorted(TERMINAL), start, end):
         for run in chunk:
             if not isinstance(run.feedback, dict):  # a job's run: Feedback never saw it

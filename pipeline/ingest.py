@@ -60,7 +60,7 @@ class _Ingest:
 
     def __init__(self, ctx: JobContext, source: JsonlSource | HttpSource) -> None:
         self.ctx, self.source = ctx, source
-        self.db: AsyncEngine = ctx.engine.runs._engine  # until JobContext exposes the database
+        self.db: AsyncEngine = ctx.engine.db
         self.counts = dict(items_read=0, started=0, duplicates=0, rejected=0, keyed_by_hash=0)
         self.truncated = False
         self.seen: set[str] = set()

@@ -17,7 +17,8 @@ from tests.api.test_route_isolation import BODIES
 ROLES = sorted(load_catalog(SHIPPED_CONFIG_DIR).roles.roles)
 EXPECTED = {
     "viewer": {"runs:read"},
-    "operator": {"runs:read", "exceptions:ingest", "workflows:trigger", "runs:advance", "steps:complete"},
+    "operator": {"runs:read", "exceptions:ingest", "workflows:trigger", "runs:advance", "steps:complete",
+                 "schedules:manage"},
     "approver": {"runs:read", "runs:resume", "audit:read"},
 }
 

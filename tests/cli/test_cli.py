@@ -17,7 +17,7 @@ from store.database import open_engine, schema_status
 def test_db_upgrade_migrates_a_fresh_sqlite_file(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("AUTOPILOT_DATABASE_URL", raising=False)
     assert main(["--data-dir", str(tmp_path), "db", "upgrade"]) == 0
-    assert "database at revision 0001 (head 0001)" in capsys.readouterr().out
+    assert "database at revision 0002 (head 0002)" in capsys.readouterr().out
 
     async def status():
         engine = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'autopilot.db'}")

@@ -1,0 +1,234 @@
+"""What people (and ``config/schedules.yaml``) do to schedules: create, change, pause, resume,
+delete, fire now, backfill. Each change is checked the way the API promises (a bad cron, an
+unknown zone or workflow, a payload that does not fit: a 400 naming the field), written over
+the version it was made from, and logged in the schedule's history with who made it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+import structlog
+from pydantic import ValidationError
+
+from config.schedules import DeclaredSchedule, ScheduleSettings
+from pipeline.calendar import Calendar
+from pipeline.clock import Clock
+from pipeline.errors import ScheduleExists, ScheduleNotFound, ValidationFailed
+from pipeline.launcher import Launcher
+from pipeline.validation import field_errors
+from store.records import RunRecord, ScheduleLogEntry, ScheduleRecord
+from store.schedules import ScheduleRepository
+
+log = structlog.get_logger(__name__)
+MAX_BACKFILL = 1000
+CONFIG_ACTOR = "config:schedules.yaml"
+
+
+class ScheduleChanges:
+    def __init__(self, repo: ScheduleRepository, launcher: Launcher, *, clock: Clock) -> None:
+        self.repo, self.launcher, self.clock = repo, launcher, clock
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    # -- what the timer side provides (see ``pipeline.scheduler``) --------------------------
+
+    def arm(self, tenant_id: str, schedule_id: str, record: ScheduleRecord | None) -> None:
+        raise NotImplementedError
+
+    async def fire(self, record: ScheduleRecord, scheduled_for: datetime, **options: Any) -> tuple[
+        list[ScheduleLogEntry], RunRecord | None
+    ]:
+        raise NotImplementedError
+
+    async def backfill_fires(self, record: ScheduleRecord, times: list[datetime], actor: str) -> None:
+        raise NotImplementedError
+
+    def _spawn(self, coroutine: Any) -> None:
+        raise NotImplementedError
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def lock(self, tenant_id: str, schedule_id: str) -> asyncio.Lock:
+        """One change at a time per schedule, in this process."""
+        return self._locks.setdefault((tenant_id, schedule_id), asyncio.Lock())
+
+    @staticmethod
+    def settings_of(record: ScheduleRecord) -> ScheduleSettings:
+        return ScheduleSettings.model_validate({**record.settings, "workflow": record.workflow_id})
+
+    def calendar(self, record: ScheduleRecord) -> Calendar:
+        return Calendar(self.settings_of(record).trigger, record.created_at)
+
+    def upcoming(self, record: ScheduleRecord, count: int = 5) -> list[datetime]:
+        """The next fire times, or none while paused."""
+        if record.paused or record.deleted or record.next_fire_at is None:
+            return []
+        return [record.next_fire_at, *self.calendar(record).upcoming(record.next_fire_at, count - 1)]
+
+    def entry(self, record: ScheduleRecord, kind: str, actor: str, **fields: Any) -> ScheduleLogEntry:
+        return ScheduleLogEntry(record.tenant_id, record.id, self.clock(), kind, actor, **fields)
+
+    async def get(self, tenant_id: str, schedule_id: str) -> ScheduleRecord:
+        record = await self.repo.get(tenant_id, schedule_id)
+        if record is None:
+            raise ScheduleNotFound(f"no schedule {schedule_id}")
+        return record
+
+    def _checked(self, settings: ScheduleSettings, prefix: str) -> ScheduleSettings:
+        """The workflow must exist and the payload fit it; an interval gets a fixed start."""
+        workflow = self.launcher.workflow(settings.workflow, field=f"{prefix}workflow")
+        payload = self.launcher.check(workflow, settings.payload, f"{prefix}payload")
+        trigger = settings.trigger
+        if trigger.type == "interval" and trigger.start_at is None:
+            trigger = trigger.model_copy(update={"start_at": self.clock()})
+        return settings.model_copy(update={"payload": payload, "trigger": trigger})
+
+    def _next_after(self, record: ScheduleRecord, moment: datetime) -> datetime | None:
+        return None if record.paused else self.calendar(record).next_after(moment)
+
+    # -- changes ------------------------------------------------------------------------------
+
+    async def create(
+        self, tenant_id: str, schedule_id: str, settings: ScheduleSettings, actor: str, *,
+        origin: str = "api", declared_hash: str | None = None, prefix: str = "body.",
+    ) -> ScheduleRecord:
+        settings = self._checked(settings, prefix)
+        now = self.clock()
+        async with self.lock(tenant_id, schedule_id):
+            old = await self.repo.get(tenant_id, schedule_id, deleted=True)
+            if old is not None and not old.deleted:
+                raise ScheduleExists(f"schedule {schedule_id} already exists", {"id": schedule_id})
+            record = ScheduleRecord(
+                tenant_id=tenant_id, id=schedule_id, workflow_id=settings.workflow,
+                settings=_stored(settings), paused=settings.paused,
+                paused_reason="created paused" if settings.paused else None, consecutive_failures=0,
+                next_fire_at=None, last_fire_at=None, last_run_id=None, origin=origin,
+                declared_hash=declared_hash, deleted=False, version=(old.version + 1) if old else 1,
+                created_at=now, created_by=actor, updated_at=now, updated_by=actor,
+            )
+            record = replace(record, next_fire_at=self._next_after(record, now))
+            entry = self.entry(record, "created", actor, detail={"settings": record.settings, "origin": origin})
+            record = await self.repo.save(record, is_new=old is None, log=[entry])
+            self.arm(tenant_id, schedule_id, record)
+            return record
+
+    async def update(self, tenant_id: str, schedule_id: str, changes: dict[str, Any], actor: str) -> ScheduleRecord:
+        """Apply a partial change; a new trigger (or resuming) starts counting from now."""
+        async with self.lock(tenant_id, schedule_id):
+            record = await self.get(tenant_id, schedule_id)
+            merged = {**self.settings_of(record).model_dump(mode="json"), **changes}
+            try:
+                settings = ScheduleSettings.model_validate(merged)
+            except ValidationError as exc:
+                details = field_errors(exc, "body")
+                raise ValidationFailed(f"invalid {details[0]['field']}: {details[0]['message']}", details) from exc
+            settings = self._checked(settings, "body.")
+            now = self.clock()
+            updated = replace(
+                record, workflow_id=settings.workflow, settings=_stored(settings), paused=settings.paused,
+                paused_reason=(record.paused_reason or "paused by hand") if settings.paused else None,
+                consecutive_failures=0 if not settings.paused and record.paused else record.consecutive_failures,
+                version=record.version + 1, updated_at=now, updated_by=actor,
+            )
+            if "trigger" in changes or record.paused != updated.paused:
+                updated = replace(updated, next_fire_at=self._next_after(updated, now))
+            entry = self.entry(record, "updated", actor, detail={"changed": sorted(changes)})
+            updated = await self.repo.save(updated, is_new=False, log=[entry])
+            self.arm(tenant_id, schedule_id, updated)
+            return updated
+
+    async def set_paused(self, tenant_id: str, schedule_id: str, paused: bool, actor: str,
+                         reason: str | None = None) -> ScheduleRecord:
+        """Pause (the timer stops) or resume (counting from now: times missed while paused are
+        not caught up)."""
+        async with self.lock(tenant_id, schedule_id):
+            record = await self.get(tenant_id, schedule_id)
+            if record.paused == paused:
+                return record
+            now = self.clock()
+            updated = replace(
+                record, paused=paused, paused_reason=(reason or "paused by hand") if paused else None,
+                consecutive_failures=record.consecutive_failures if paused else 0,
+                version=record.version + 1, updated_at=now, updated_by=actor,
+            )
+            updated = replace(updated, next_fire_at=self._next_after(updated, now))
+            entry = self.entry(record, "paused" if paused else "resumed", actor, detail={"reason": reason})
+            updated = await self.repo.save(updated, is_new=False, log=[entry])
+            self.arm(tenant_id, schedule_id, updated)
+            return updated
+
+    async def delete(self, tenant_id: str, schedule_id: str, actor: str) -> None:
+        """Deleted schedules keep their row (and history); a declared one is not re-created on
+        restart unless its declaration in the file changes."""
+        async with self.lock(tenant_id, schedule_id):
+            record = await self.get(tenant_id, schedule_id)
+            now = self.clock()
+            updated = replace(record, deleted=True, next_fire_at=None, version=record.version + 1,
+                              updated_at=now, updated_by=actor)
+            await self.repo.save(updated, is_new=False, log=[self.entry(record, "deleted", actor)])
+            self.arm(tenant_id, schedule_id, None)
+
+    async def run_now(self, tenant_id: str, schedule_id: str, actor: str, request_id: str | None) -> RunRecord:
+        """Fire once now, by hand: counts as a fire (and towards overlap), not as a scheduled time."""
+        async with self.lock(tenant_id, schedule_id):
+            record = await self.get(tenant_id, schedule_id)
+            entries, run = await self.fire(record, self.clock(), actor=actor, overlap=False, request_id=request_id)
+            await self.repo.log(entries)
+        if run is None:
+            raise ValidationFailed(entries[0].detail.get("error", "the schedule could not fire"),
+                                   [{"field": "payload", "message": entries[0].detail.get("error", "")}])
+        return run
+
+    async def backfill(self, tenant_id: str, schedule_id: str, start: datetime, end: datetime,
+                       actor: str) -> list[datetime]:
+        """Fire once for each time the schedule had in ``[start, end]`` (in the past), in order, in
+        the background; a time that already fired is noted, not repeated."""
+        record = await self.get(tenant_id, schedule_id)
+        now = self.clock()
+        problems = []
+        if end > now:
+            problems.append({"field": "body.end", "message": "a backfill covers the past; end is after now"})
+        if start >= end:
+            problems.append({"field": "body.start", "message": "start must be before end"})
+        times = [] if problems else self.calendar(record).between(start, end, limit=MAX_BACKFILL + 1)
+        if len(times) > MAX_BACKFILL:
+            problems.append({"field": "body.start", "message": f"more than {MAX_BACKFILL} fire times in the range"})
+        if problems:
+            raise ValidationFailed(problems[0]["message"], problems)
+        await self.repo.log([self.entry(record, "backfill_requested", actor, detail={
+            "start": start.isoformat(), "end": end.isoformat(), "count": len(times)})])
+        self._spawn(self.backfill_fires(record, times, actor))
+        return times
+
+    async def seed(self, declared: list[DeclaredSchedule]) -> None:
+        """Create declared schedules that are new, and re-apply ones whose declaration changed;
+        a schedule changed over the API keeps those changes while its declaration stays the same."""
+        for declaration in declared:
+            digest = hashlib.sha256(orjson.dumps(declaration.model_dump(mode="json"),
+                                                 option=orjson.OPT_SORT_KEYS)).hexdigest()
+            settings = ScheduleSettings.model_validate(declaration.model_dump(exclude={"id", "tenant"}))
+            existing = await self.repo.get(declaration.tenant, declaration.id, deleted=True)
+            if existing is not None and existing.declared_hash == digest:
+                continue
+            try:
+                if existing is None or existing.deleted:
+                    await self.create(declaration.tenant, declaration.id, settings, CONFIG_ACTOR, origin="config",
+                                      declared_hash=digest, prefix="")
+                else:
+                    await self.update(declaration.tenant, declaration.id, settings.model_dump(mode="json"),
+                                      CONFIG_ACTOR)
+                    fresh = await self.get(declaration.tenant, declaration.id)
+                    await self.repo.save(replace(fresh, declared_hash=digest, version=fresh.version + 1),
+                                         is_new=False)
+            except ValidationFailed as exc:
+                log.warning("declared schedule not loaded", schedule_id=declaration.id, tenant=declaration.tenant,
+                            problem=exc.message, details=exc.details)
+
+
+def _stored(settings: ScheduleSettings) -> dict[str, Any]:
+    return settings.model_dump(mode="json", exclude={"workflow"})
+

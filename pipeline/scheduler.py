@@ -1,0 +1,279 @@
+"""Fires workflows on their schedules. The store is the schedule's memory (what it says, the
+next time it is due, what happened at each fire); APScheduler's ``AsyncIOScheduler`` is the
+timer that wakes us at that time. On a wake, or at start-up after downtime, ``plan_due`` says
+what is due: one fire, the late ones coalesced into it, the ones too old dropped, each recorded.
+
+A fire starts a run with an idempotency key made of the schedule and the scheduled time, in
+the same write as the run, so a fire repeated after a crash finds its run already there.
+Overlap is decided here, per schedule: while a fire's run is still going, a new one is skipped,
+kept waiting (one at most), or started alongside, as the schedule says."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from config.schedules import DeclaredSchedule, ScheduleSettings
+from pipeline.clock import Clock
+from pipeline.launcher import Launcher
+from pipeline.schedule_changes import ScheduleChanges
+from pipeline.schedule_plan import DuePlan, plan_due
+from pipeline.statuses import RunStatus
+from store.records import IdempotentResponse, RunRecord, ScheduleLogEntry, ScheduleRecord
+from store.schedules import ScheduleRepository
+from store.writer import WriteConflict
+
+log = structlog.get_logger(__name__)
+Key = tuple[str, str]
+
+
+def fire_key(schedule_id: str, scheduled_for: datetime) -> str:
+    """The idempotency key of one scheduled fire."""
+    return f"autopilot/schedule/{schedule_id}/{scheduled_for.astimezone(UTC).isoformat()}"
+
+
+class ScheduleService(ScheduleChanges):
+    def __init__(
+        self,
+        repo: ScheduleRepository,
+        launcher: Launcher,
+        *,
+        clock: Clock,
+        declared: list[DeclaredSchedule] = (),  # type: ignore[assignment]
+        timer: bool = True,
+        jitter: Callable[[float], float] = lambda most: random.uniform(0, most),
+    ) -> None:
+        super().__init__(repo, launcher, clock=clock)
+        self.declared = list(declared)
+        self._jitter = jitter
+        self._timer = AsyncIOScheduler(timezone=UTC) if timer else None
+        self._inflight: dict[Key, int] = {}
+        self._buffered: dict[Key, datetime] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        """Load the declared schedules, catch up on what came due while the service was down, and
+        start the timer."""
+        await self.seed(self.declared)
+        for record in await self.repo.every():
+            if not record.deleted:
+                await self.wake(record.tenant_id, record.id)
+        if self._timer is not None:
+            self._timer.start()
+
+    async def stop(self) -> None:
+        if self._timer is not None and self._timer.running:
+            self._timer.shutdown(wait=False)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait until every fire in flight (and any it left waiting) has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def tick(self) -> None:
+        """Handle whatever is due on every schedule now: what the timer does, for all at once."""
+        for record in await self.repo.every():
+            if not record.deleted:
+                await self.wake(record.tenant_id, record.id)
+
+    async def wake(self, tenant_id: str, schedule_id: str) -> None:
+        """Handle what is due on one schedule, then set the timer for its next time."""
+        async with self.lock(tenant_id, schedule_id):
+            record = await self.repo.get(tenant_id, schedule_id)
+            if record is None or record.paused:
+                self.arm(tenant_id, schedule_id, None)
+                return
+            now = self.clock()
+            catch_up = timedelta(seconds=self.settings_of(record).catch_up_seconds)
+            plan = plan_due(self.calendar(record), record.next_fire_at, now, catch_up)
+            if plan.next_fire_at == record.next_fire_at and plan.fire is None:
+                self.arm(tenant_id, schedule_id, record)
+                return
+            entries = self._missed_entries(record, plan, catch_up)
+            run = None
+            if plan.fire is not None:
+                fired, run = await self.fire(record, plan.fire, coalesced=len(plan.coalesced))
+                entries.extend(fired)
+            record = _advanced(record, plan.next_fire_at, plan.fire, run)
+            record = await self.repo.save(record, is_new=False, log=entries)
+            self.arm(tenant_id, schedule_id, record)
+
+    def _missed_entries(self, record: ScheduleRecord, plan: DuePlan, catch_up: timedelta) -> list[ScheduleLogEntry]:
+        """The history of times missed while the service was down: dropped, or coalesced."""
+        entries = []
+        if plan.dropped or plan.more_dropped:
+            entries.append(self.entry(
+                record, "dropped", "system:scheduler", scheduled_for=plan.dropped[-1] if plan.dropped else None,
+                detail={"count": len(plan.dropped), "more_not_counted": plan.more_dropped,
+                        "first": _iso(plan.dropped[0]) if plan.dropped else None,
+                        "catch_up_seconds": catch_up.total_seconds()},
+            ))
+        if plan.coalesced:
+            entries.append(self.entry(record, "coalesced", "system:scheduler", scheduled_for=plan.fire, detail={
+                "count": len(plan.coalesced), "first": _iso(plan.coalesced[0]), "last": _iso(plan.coalesced[-1]),
+            }))
+        return entries
+
+    async def fire(
+        self, record: ScheduleRecord, scheduled_for: datetime, *, coalesced: int = 0, actor: str | None = None,
+        backfill: bool = False, overlap: bool = True, request_id: str | None = None,
+    ) -> tuple[list[ScheduleLogEntry], RunRecord | None]:
+        """Start the schedule's run for ``scheduled_for`` unless the overlap policy says not to;
+        return what to log, and the run."""
+        key = (record.tenant_id, record.id)
+        settings = self.settings_of(record)
+        who = actor or f"schedule:{record.id}"
+        if overlap and self._inflight.get(key, 0) > 0 and settings.overlap != "allow_all":
+            if settings.overlap == "buffer_one" and key not in self._buffered:
+                self._buffered[key] = scheduled_for
+                return [self.entry(record, "buffered", who, scheduled_for=scheduled_for)], None
+            reason = "the last fire is still running" if settings.overlap == "skip" else "one fire is already waiting"
+            return [self.entry(record, "skipped", who, scheduled_for=scheduled_for, detail={"reason": reason})], None
+        try:
+            run = await self._start_run(record, settings, scheduled_for, who, coalesced, backfill, request_id)
+        except WriteConflict:
+            return [self.entry(record, "already_fired", who, scheduled_for=scheduled_for)], None
+        except Exception as exc:
+            log.warning("a scheduled fire could not start", schedule_id=record.id, error=str(exc))
+            self._spawn(self._count_outcome(key, None, str(exc)))
+            return [self.entry(record, "failed", who, scheduled_for=scheduled_for, detail={"error": str(exc)})], None
+        self._inflight[key] = self._inflight.get(key, 0) + 1
+        self._spawn(self._follow(key, run))
+        detail = {"coalesced": coalesced, "backfill": backfill, "run_status": run.status}
+        return [self.entry(record, "fired", who, scheduled_for=scheduled_for, run_id=run.id, detail=detail)], run
+
+    async def _start_run(
+        self, record: ScheduleRecord, settings: ScheduleSettings, scheduled_for: datetime, actor: str,
+        coalesced: int, backfill: bool, request_id: str | None,
+    ) -> RunRecord:
+        workflow = self.launcher.workflow(record.workflow_id)
+        params = self.launcher.check(workflow, settings.payload, "payload")
+        key = fire_key(record.id, scheduled_for)
+        now = self.clock()
+
+        def remember(run: RunRecord) -> IdempotentResponse:
+            answer = orjson.dumps({"run_id": run.id}).decode()
+            return IdempotentResponse(record.tenant_id, key, hashlib.sha256(key.encode()).hexdigest(), 202, answer, now)
+
+        return await self.launcher.start(
+            record.tenant_id, workflow, params, actor=actor, trigger_type="scheduled", trigger_ref=record.id,
+            request_id=request_id, idempotency_for=remember, extra_events=[("schedule.fired", {
+                "schedule_id": record.id, "scheduled_for": _iso(scheduled_for), "coalesced": coalesced,
+                "backfill": backfill,
+            })],
+        )
+
+    async def _follow(self, key: Key, run: RunRecord) -> None:
+        """Wait for a fire's run to finish, count its outcome, then start the fire left waiting."""
+        try:
+            final = await self.launcher.finished(run)
+        finally:
+            self._inflight[key] -= 1
+        await self._count_outcome(key, final, None)
+        waiting = self._buffered.pop(key, None)
+        if waiting is None:
+            return
+        async with self.lock(*key):
+            record = await self.repo.get(*key)
+            if record is None or record.paused:
+                return
+            entries, started = await self.fire(record, waiting)
+            await self.repo.save(_advanced(record, record.next_fire_at, None, started), is_new=False,
+                                 log=entries)
+
+    async def _count_outcome(self, key: Key, run: RunRecord | None, error: str | None) -> None:
+        """A failed run (or a fire that could not start) counts towards pausing the schedule;
+        any other outcome resets the count."""
+        failed = error is not None or (run is not None and run.status == RunStatus.FAILED)
+        async with self.lock(*key):
+            record = await self.repo.get(*key)
+            if record is None:
+                return
+            failures = record.consecutive_failures + 1 if failed else 0
+            if failures == record.consecutive_failures:
+                return
+            limit = self.settings_of(record).pause_after_failures
+            entries, changes = [], {"consecutive_failures": failures}
+            if failed and limit is not None and failures >= limit and not record.paused:
+                reason = f"paused after {failures} failed runs in a row"
+                changes.update(paused=True, paused_reason=reason, next_fire_at=None)
+                entries.append(self.entry(record, "auto_paused", "system:scheduler", run_id=run.id if run else None,
+                                          detail={"reason": reason, "last_error": error or _error_of(run)}))
+            record = await self.repo.save(_bumped(record, self.clock(), "system:scheduler", **changes), is_new=False,
+                                          log=entries)
+            self.arm(*key, record)
+
+    async def backfill_fires(self, record: ScheduleRecord, times: list[datetime], actor: str) -> None:
+        """Fire for each past time in order, one after another; a time that already fired is noted."""
+        for scheduled_for in times:
+            async with self.lock(record.tenant_id, record.id):
+                current = await self.repo.get(record.tenant_id, record.id)
+                if current is None:
+                    return
+                entries, run = await self.fire(current, scheduled_for, actor=actor, backfill=True, overlap=False)
+                await self.repo.log(entries)
+            if run is not None:
+                await self.launcher.finished(run)
+
+    def arm(self, tenant_id: str, schedule_id: str, record: ScheduleRecord | None) -> None:
+        """Set (or clear) the timer for the schedule's next fire, delayed by its jitter."""
+        if self._timer is None:
+            return
+        job_id = f"{tenant_id}/{schedule_id}"
+        if record is None or record.paused or record.deleted or record.next_fire_at is None:
+            if self._timer.get_job(job_id):
+                self._timer.remove_job(job_id)
+            return
+        jitter = self.settings_of(record).jitter_seconds
+        # The timer runs on the real clock, the schedule on the service's (a test's may stand
+        # still): wake after the schedule-clock delay, so a stopped clock cannot spin the timer.
+        delay = max(0.0, (record.next_fire_at - self.clock()).total_seconds()) + (self._jitter(jitter) if jitter else 0)
+        wake_at = datetime.now(UTC) + timedelta(seconds=delay)
+        self._timer.add_job(
+            self.wake, trigger=DateTrigger(run_date=wake_at), args=[tenant_id, schedule_id], id=job_id,
+            replace_existing=True, misfire_grace_time=None, coalesce=True,
+        )
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def busy(self, tenant_id: str, schedule_id: str) -> int:
+        """Fires of this schedule still running."""
+        return self._inflight.get((tenant_id, schedule_id), 0)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _error_of(run: RunRecord | None) -> str | None:
+    return run.state.get("error") if run is not None else None
+
+
+def _bumped(record: ScheduleRecord, now: datetime, actor: str, **changes: Any) -> ScheduleRecord:
+    return replace(record, **changes, version=record.version + 1, updated_at=now, updated_by=actor)
+
+
+def _advanced(
+    record: ScheduleRecord, next_fire_at: datetime | None, fired_for: datetime | None, run: RunRecord | None
+) -> ScheduleRecord:
+    """The record after a wake: its next time, and the fire it made."""
+    return replace(
+        record, next_fire_at=next_fire_at, version=record.version + 1,
+        last_fire_at=fired_for or record.last_fire_at, last_run_id=run.id if run else record.last_run_id,
+    )
