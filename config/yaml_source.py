@@ -42,6 +42,8 @@ def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     for part in loc:
         if isinstance(node, yaml.MappingNode):
             match = next((v for k, v in node.value if k.value == part), None)
+            if match is None and _is_tag(node, part):
+                continue  # a discriminated union's tag (``kind: http``): pydantic's, not the file's
             if match is None:
                 key = next((k for k, _ in node.value if k.value == part), None)
                 return key.start_mark.line + 1 if key is not None else line
@@ -54,6 +56,27 @@ def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
             return line
         line = node.start_mark.line + 1
     return line
+
+
+def _is_tag(node: yaml.MappingNode, part: str | int) -> bool:
+    return any(isinstance(v, yaml.ScalarNode) and v.value == part for _, v in node.value)
+
+
+def _without_tags(node: yaml.Node | None, loc: Sequence[str | int]) -> list[str | int]:
+    """``loc`` without the union tags pydantic adds, so the field reads as it is written."""
+    kept: list[str | int] = []
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == part), None)
+            if match is None and _is_tag(node, part):
+                continue
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+        kept.append(part)
+    return kept
 
 
 def line_of(path: Path, loc: Sequence[str | int]) -> int | None:
@@ -87,5 +110,5 @@ def load_model(path: Path, model: type[M]) -> M:
         errors = []
         for err in exc.errors(include_url=False):
             loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-            errors.append(ConfigError(path, _line_of(root, loc), _field_name(loc), err["msg"]))
+            errors.append(ConfigError(path, _line_of(root, loc), _field_name(_without_tags(root, loc)), err["msg"]))
         raise ConfigErrors(errors) from exc
