@@ -45,9 +45,8 @@ class Calendar:
             fire = self._trigger.get_next_fire_time(None, moment + _TICK)
             if fire is None:
                 return None
-            repeat = self._repeat_length(fire)
-            if repeat and self._once_per_wall_time:
-                moment = fire + repeat  # past the repeated hour; its times were all fired once
+            if self._once_per_wall_time and self._is_second_pass(fire):
+                moment = fire  # this wall time already fired in the first pass; look past it
                 continue
             return fire.astimezone(UTC)
 
@@ -68,11 +67,9 @@ class Calendar:
             fire = self.next_after(fire)
         return fires
 
-    def _repeat_length(self, fire: datetime) -> timedelta | None:
-        """How long the clocks went back by, if ``fire`` is the second pass of a repeated local time."""
+    def _is_second_pass(self, fire: datetime) -> bool:
+        """Whether ``fire`` is the second pass of a local time repeated when the clocks went back."""
         local = fire.astimezone(self.zone)
         first = local.replace(fold=0).utcoffset()
         second = local.replace(fold=1).utcoffset()
-        if local.fold == 1 and first is not None and second is not None and first > second:
-            return first - second
-        return None
+        return local.fold == 1 and first is not None and second is not None and first > second
