@@ -26,7 +26,7 @@ def test_db_upgrade_migrates_a_fresh_sqlite_file(tmp_path, capsys, monkeypatch):
         finally:
             await engine.dispose()
 
-    assert asyncio.run(status()) == ("0001", "0001")
+    assert asyncio.run(status()) == ("0002", "0002")
 
 
 def test_token_is_signed_with_the_data_dir_secret_and_carries_the_claims(tmp_path, capsys, monkeypatch):
