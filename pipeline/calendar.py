@@ -40,13 +40,15 @@ class Calendar:
 
     def next_after(self, after: datetime) -> datetime | None:
         """The first fire strictly after ``after``; ``None`` if the trigger never fires again."""
-        moment = after
+        moment = after.astimezone(UTC)
         while True:
             fire = self._trigger.get_next_fire_time(None, moment + _TICK)
             if fire is None:
                 return None
             if self._once_per_wall_time and self._is_second_pass(fire):
-                moment = fire  # this wall time already fired in the first pass; look past it
+                # Fired in the first pass: look past it, in UTC (local arithmetic on a repeated
+                # time lands back in its first pass).
+                moment = fire.astimezone(UTC)
                 continue
             return fire.astimezone(UTC)
 

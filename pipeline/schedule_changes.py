@@ -176,7 +176,8 @@ class ScheduleChanges:
         """Fire once now, by hand: counts as a fire (and towards overlap), not as a scheduled time."""
         async with self.lock(tenant_id, schedule_id):
             record = await self.get(tenant_id, schedule_id)
-            entries, run = await self.fire(record, self.clock(), actor=actor, overlap=False, request_id=request_id)
+            entries, run = await self.fire(record, self.clock(), actor=actor, overlap=False, request_id=request_id,
+                                           by_hand=True)
             await self.repo.log(entries)
         if run is None:
             raise ValidationFailed(entries[0].detail.get("error", "the schedule could not fire"),

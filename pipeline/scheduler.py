@@ -35,6 +35,8 @@ from store.writer import WriteConflict
 
 log = structlog.get_logger(__name__)
 Key = tuple[str, str]
+WAKE_RETRY = 30.0
+"""Seconds before a failed wake is tried again."""
 
 
 def fire_key(schedule_id: str, scheduled_for: datetime) -> str:
@@ -59,6 +61,7 @@ class ScheduleService(ScheduleChanges):
         self._timer = AsyncIOScheduler(timezone=UTC) if timer else None
         self._inflight: dict[Key, int] = {}
         self._buffered: dict[Key, datetime] = {}
+        self._delays: dict[Key, tuple[datetime, timedelta]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
@@ -96,18 +99,21 @@ class ScheduleService(ScheduleChanges):
             if record is None or record.paused:
                 self.arm(tenant_id, schedule_id, None)
                 return
-            now = self.clock()
+            # A jittered schedule runs late by its delay: not due before it, and not "missed" for it.
+            now = self.clock() - self._delay(record)
             catch_up = timedelta(seconds=self.settings_of(record).catch_up_seconds)
             plan = plan_due(self.calendar(record), record.next_fire_at, now, catch_up)
             if plan.next_fire_at == record.next_fire_at and plan.fire is None:
                 self.arm(tenant_id, schedule_id, record)
                 return
             entries = self._missed_entries(record, plan, catch_up)
-            run = None
+            run, fired_for = None, None
             if plan.fire is not None:
                 fired, run = await self.fire(record, plan.fire, coalesced=len(plan.coalesced))
                 entries.extend(fired)
-            record = _advanced(record, plan.next_fire_at, plan.fire, run)
+                if any(e.kind in ("fired", "already_fired") for e in fired):  # not skipped, buffered, failed
+                    fired_for = plan.fire
+            record = _advanced(record, plan.next_fire_at, fired_for, run)
             record = await self.repo.save(record, is_new=False, log=entries)
             self.arm(tenant_id, schedule_id, record)
 
@@ -129,10 +135,11 @@ class ScheduleService(ScheduleChanges):
 
     async def fire(
         self, record: ScheduleRecord, scheduled_for: datetime, *, coalesced: int = 0, actor: str | None = None,
-        backfill: bool = False, overlap: bool = True, request_id: str | None = None,
+        backfill: bool = False, overlap: bool = True, request_id: str | None = None, by_hand: bool = False,
     ) -> tuple[list[ScheduleLogEntry], RunRecord | None]:
         """Start the schedule's run for ``scheduled_for`` unless the overlap policy says not to;
-        return what to log, and the run."""
+        return what to log, and the run. A fire ``by_hand`` (run-now) is not a scheduled time,
+        so it carries no fire key: two in a row are two runs."""
         key = (record.tenant_id, record.id)
         settings = self.settings_of(record)
         who = actor or f"schedule:{record.id}"
@@ -143,7 +150,8 @@ class ScheduleService(ScheduleChanges):
             reason = "the last fire is still running" if settings.overlap == "skip" else "one fire is already waiting"
             return [self.entry(record, "skipped", who, scheduled_for=scheduled_for, detail={"reason": reason})], None
         try:
-            run = await self._start_run(record, settings, scheduled_for, who, coalesced, backfill, request_id)
+            run = await self._start_run(record, settings, scheduled_for, who, coalesced, backfill, request_id,
+                                        keyed=not by_hand)
         except WriteConflict:
             return [self.entry(record, "already_fired", who, scheduled_for=scheduled_for)], None
         except Exception as exc:
@@ -157,7 +165,7 @@ class ScheduleService(ScheduleChanges):
 
     async def _start_run(
         self, record: ScheduleRecord, settings: ScheduleSettings, scheduled_for: datetime, actor: str,
-        coalesced: int, backfill: bool, request_id: str | None,
+        coalesced: int, backfill: bool, request_id: str | None, *, keyed: bool,
     ) -> RunRecord:
         workflow = self.launcher.workflow(record.workflow_id)
         params = self.launcher.check(workflow, settings.payload, "payload")
@@ -170,9 +178,9 @@ class ScheduleService(ScheduleChanges):
 
         return await self.launcher.start(
             record.tenant_id, workflow, params, actor=actor, trigger_type="scheduled", trigger_ref=record.id,
-            request_id=request_id, idempotency_for=remember, extra_events=[("schedule.fired", {
+            request_id=request_id, idempotency_for=remember if keyed else None, extra_events=[("schedule.fired", {
                 "schedule_id": record.id, "scheduled_for": _iso(scheduled_for), "coalesced": coalesced,
-                "backfill": backfill,
+                "backfill": backfill, "by_hand": not keyed,
             })],
         )
 
@@ -191,7 +199,8 @@ class ScheduleService(ScheduleChanges):
             if record is None or record.paused:
                 return
             entries, started = await self.fire(record, waiting)
-            await self.repo.save(_advanced(record, record.next_fire_at, None, started), is_new=False,
+            await self.repo.save(_advanced(record, record.next_fire_at, waiting if started else None, started),
+                                 is_new=False,
                                  log=entries)
 
     async def _count_outcome(self, key: Key, run: RunRecord | None, error: str | None) -> None:
@@ -237,15 +246,41 @@ class ScheduleService(ScheduleChanges):
             if self._timer.get_job(job_id):
                 self._timer.remove_job(job_id)
             return
-        jitter = self.settings_of(record).jitter_seconds
         # The timer runs on the real clock, the schedule on the service's (a test's may stand
         # still): wake after the schedule-clock delay, so a stopped clock cannot spin the timer.
-        delay = max(0.0, (record.next_fire_at - self.clock()).total_seconds()) + (self._jitter(jitter) if jitter else 0)
+        delay = max(0.0, (record.next_fire_at + self._delay(record) - self.clock()).total_seconds())
         wake_at = datetime.now(UTC) + timedelta(seconds=delay)
         self._timer.add_job(
-            self.wake, trigger=DateTrigger(run_date=wake_at), args=[tenant_id, schedule_id], id=job_id,
+            self._timed_wake, trigger=DateTrigger(run_date=wake_at), args=[tenant_id, schedule_id], id=job_id,
             replace_existing=True, misfire_grace_time=None, coalesce=True,
         )
+
+    async def _timed_wake(self, tenant_id: str, schedule_id: str) -> None:
+        """The timer's call: a wake that fails (the database away) is tried again shortly, so the
+        schedule is not left without a timer until the next restart."""
+        try:
+            await self.wake(tenant_id, schedule_id)
+        except Exception:
+            log.exception("a schedule's wake failed; trying again", schedule_id=schedule_id, retry_seconds=WAKE_RETRY)
+            if self._timer is not None and self._timer.running:
+                self._timer.add_job(
+                    self._timed_wake, trigger=DateTrigger(run_date=datetime.now(UTC) + timedelta(seconds=WAKE_RETRY)),
+                    args=[tenant_id, schedule_id], id=f"{tenant_id}/{schedule_id}", replace_existing=True,
+                    misfire_grace_time=None, coalesce=True,
+                )
+
+    def _delay(self, record: ScheduleRecord) -> timedelta:
+        """The jitter of the schedule's next fire: drawn once per fire time, so the timer and a
+        wake (or a ``tick``) agree on when it is due."""
+        key = (record.tenant_id, record.id)
+        most = self.settings_of(record).jitter_seconds
+        if not most or record.next_fire_at is None:
+            self._delays.pop(key, None)
+            return timedelta(0)
+        drawn = self._delays.get(key)
+        if drawn is None or drawn[0] != record.next_fire_at:
+            drawn = self._delays[key] = (record.next_fire_at, timedelta(seconds=self._jitter(most)))
+        return drawn[1]
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)

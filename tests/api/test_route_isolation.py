@@ -28,6 +28,14 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/playbook-runs/{run_id}/complete-step/{step_id}"): {"outputs": {"decision": "clear",
                                                                                       "risk_score": 0.1}},
     ("POST", "/api/v1/runs/{run_id}/run-next-step"): {"mode": "dryRun"},
+    ("POST", "/api/v1/schedules"): {"id": "strangers-own", "workflow": "feedback_digest",
+                                    "trigger": {"type": "interval", "seconds": 3600}},
+    ("PATCH", "/api/v1/schedules/{schedule_id}"): {"description": "taken over"},
+    ("POST", "/api/v1/schedules/{schedule_id}/pause"): {"reason": "not yours"},
+    ("POST", "/api/v1/schedules/{schedule_id}/resume"): None,
+    ("POST", "/api/v1/schedules/{schedule_id}/run-now"): None,
+    ("POST", "/api/v1/schedules/{schedule_id}/backfill"): {"start": "2020-01-01T00:00:00Z",
+                                                           "end": "2020-01-02T00:00:00Z"},
 }
 """A valid body for every route that takes one: a new route without a case fails the test."""
 
@@ -48,7 +56,12 @@ async def tenants(tmp_path: Path) -> AsyncIterator[tuple[Api, Api, dict[str, str
         owner, stranger = as_tenant("globex"), as_tenant("initech")
         _, answer, _ = await owner.call("POST", "/api/v1/exceptions", json=FLAGGED)
         assert answer["status"] == "waiting_for_input"
-        ids = {"run_id": answer["run_id"], "step_id": "review", "workflow_id": "exception_pipeline"}
+        status, created, _ = await owner.call("POST", "/api/v1/schedules", json={
+            "id": "owners-digest", "workflow": "feedback_digest", "paused": True,
+            "trigger": {"type": "cron", "expression": "0 7 * * *"}})
+        assert status == 201, created
+        ids = {"run_id": answer["run_id"], "step_id": "review", "workflow_id": "exception_pipeline",
+               "schedule_id": created["id"]}
         yield owner, stranger, ids
 
 
@@ -68,6 +81,7 @@ async def test_every_api_route_needs_a_token(tenants):
 async def test_another_tenant_gets_404_for_every_id_of_the_first(tenants):
     owner, stranger, ids = tenants
     _, before, _ = await owner.call("GET", f"/api/v1/runs/{ids['run_id']}")
+    _, schedule_before, _ = await owner.call("GET", f"/api/v1/schedules/{ids['schedule_id']}")
     for method, template in api_routes():
         names = set(re.findall(r"{(\w+)}", template))
         if method == "POST":
@@ -79,8 +93,10 @@ async def test_another_tenant_gets_404_for_every_id_of_the_first(tenants):
             assert status == 200, (method, template)
             assert ids["run_id"] not in str(body), (method, template)
         else:
-            assert status in (200, 202), (method, template, status, body)
+            assert status in (200, 201, 202), (method, template, status, body)
     _, after, _ = await owner.call("GET", f"/api/v1/runs/{ids['run_id']}")
     assert after == before, "another tenant's calls changed the first tenant's run"
+    _, schedule_after, _ = await owner.call("GET", f"/api/v1/schedules/{ids['schedule_id']}")
+    assert schedule_after == schedule_before, "another tenant's calls changed the first tenant's schedule"
     _, page, _ = await owner.call("GET", "/api/v1/runs")
     assert [r["id"] for r in page["items"]] == [ids["run_id"]]
