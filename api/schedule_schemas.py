@@ -73,7 +73,8 @@ class ScheduleLogOut(BaseModel):
     id: int
     at: datetime
     kind: str = Field(description="created, updated, paused, resumed, deleted, fired, skipped, buffered, coalesced, "
-                                  "dropped, already_fired, failed, auto_paused, backfill_requested")
+                                  "dropped, already_fired, failed, auto_paused, backfill_requested, "
+                                  "backfill_done")
     actor: str
     scheduled_for: datetime | None
     run_id: str | None

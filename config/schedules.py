@@ -5,6 +5,7 @@ bad expression or an unknown zone is reported with its field wherever it was wri
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +38,14 @@ class TriggerSpec(Declaration):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {name!r}") from exc
         return name
+
+    @field_validator("start_at")
+    @classmethod
+    def _start_in_utc(cls, start: datetime | None) -> datetime | None:
+        try:
+            return start.astimezone(UTC) if start is not None else None
+        except (OverflowError, ValueError) as exc:
+            raise ValueError("the time is out of range once converted to UTC") from exc
 
     @field_validator("expression")
     @classmethod

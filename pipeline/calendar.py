@@ -1,6 +1,7 @@
-"""When a schedule fires. APScheduler's triggers do the calendar arithmetic (cron fields, time
-zones, daylight-saving changes); this adds the questions a scheduler with a memory asks: the
-first fire after a time, every fire in a range, the next few."""
+"""When a schedule fires. APScheduler's cron trigger does the calendar arithmetic (cron fields,
+time zones, daylight-saving changes), an interval is exact arithmetic from its start; this adds
+the questions a scheduler with a memory asks: the first fire after a time, every fire in a
+range, the next few."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from config.schedules import TriggerSpec
 
@@ -26,21 +26,29 @@ class Calendar:
         self.zone = ZoneInfo(spec.timezone)
         if spec.type == "cron":
             assert spec.expression is not None
-            self._trigger: CronTrigger | IntervalTrigger = CronTrigger.from_crontab(
-                spec.expression, timezone=self.zone
-            )
+            self._trigger = CronTrigger.from_crontab(spec.expression, timezone=self.zone)
             hour_field = spec.expression.split()[1]
             self._once_per_wall_time = "*" not in hour_field and "/" not in hour_field
+            self._interval: tuple[datetime, timedelta] | None = None
         else:
             assert spec.seconds is not None
-            self._trigger = IntervalTrigger(
-                seconds=spec.seconds, start_date=spec.start_at or anchor, timezone=self.zone
-            )
+            # Exact arithmetic on timedeltas, not APScheduler's IntervalTrigger: it works on float
+            # timestamps, which lose the microsecond ``next_after`` steps by once the start is a few
+            # centuries back, so it kept answering the time it was given.
+            self._interval = ((spec.start_at or anchor).astimezone(UTC), timedelta(seconds=spec.seconds))
             self._once_per_wall_time = False
 
     def next_after(self, after: datetime) -> datetime | None:
         """The first fire strictly after ``after``; ``None`` if the trigger never fires again."""
         moment = after.astimezone(UTC)
+        if self._interval is not None:
+            start, step = self._interval
+            if moment < start:
+                return start
+            try:
+                return start + ((moment - start) // step + 1) * step
+            except OverflowError:  # past the end of the calendar (year 9999)
+                return None
         while True:
             fire = self._trigger.get_next_fire_time(None, moment + _TICK)
             if fire is None:
@@ -55,11 +63,18 @@ class Calendar:
     def between(self, start: datetime, end: datetime, *, limit: int) -> list[datetime]:
         """Fires in ``[start, end]``, at most ``limit`` of them."""
         fires: list[datetime] = []
-        fire = self.next_after(start - _TICK)
+        fire = self.next_after(start - _TICK) if start > datetime.min.replace(tzinfo=UTC) else self._first()
         while fire is not None and fire <= end and len(fires) < limit:
             fires.append(fire)
             fire = self.next_after(fire)
         return fires
+
+    def _first(self) -> datetime | None:
+        """The first fire of the calendar (from its very first moment, included)."""
+        if self._interval is not None:
+            return self._interval[0]
+        fire = self._trigger.get_next_fire_time(None, datetime.min.replace(tzinfo=UTC))
+        return fire.astimezone(UTC) if fire is not None else None
 
     def upcoming(self, after: datetime, count: int) -> list[datetime]:
         fires: list[datetime] = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -44,7 +45,8 @@ class ScheduleChanges:
     ]:
         raise NotImplementedError
 
-    async def backfill_fires(self, record: ScheduleRecord, times: list[datetime], actor: str) -> None:
+    async def backfill_fires(self, record: ScheduleRecord, times: list[datetime], actor: str,
+                             backfill_id: str | None = None) -> None:
         raise NotImplementedError
 
     def _spawn(self, coroutine: Any) -> None:
@@ -120,7 +122,10 @@ class ScheduleChanges:
         """Apply a partial change; a new trigger (or resuming) starts counting from now."""
         async with self.lock(tenant_id, schedule_id):
             record = await self.get(tenant_id, schedule_id)
-            merged = {**self.settings_of(record).model_dump(mode="json"), **changes}
+            # Whether it is paused is the record's (pause, resume and auto-pause change only that),
+            # not what the stored settings said when it was created: a change that does not say
+            # ``paused`` leaves it as it is.
+            merged = {**self.settings_of(record).model_dump(mode="json"), "paused": record.paused, **changes}
             try:
                 settings = ScheduleSettings.model_validate(merged)
             except ValidationError as exc:
@@ -200,9 +205,11 @@ class ScheduleChanges:
             problems.append({"field": "body.start", "message": f"more than {MAX_BACKFILL} fire times in the range"})
         if problems:
             raise ValidationFailed(problems[0]["message"], problems)
+        backfill_id = uuid.uuid4().hex
         await self.repo.log([self.entry(record, "backfill_requested", actor, detail={
-            "start": start.isoformat(), "end": end.isoformat(), "count": len(times)})])
-        self._spawn(self.backfill_fires(record, times, actor))
+            "start": start.isoformat(), "end": end.isoformat(), "count": len(times), "backfill_id": backfill_id,
+            "times": [t.isoformat() for t in times]})])
+        self._spawn(self.backfill_fires(record, times, actor, backfill_id))
         return times
 
     async def seed(self, declared: list[DeclaredSchedule]) -> None:

@@ -37,6 +37,8 @@ log = structlog.get_logger(__name__)
 Key = tuple[str, str]
 WAKE_RETRY = 30.0
 """Seconds before a failed wake is tried again."""
+MAX_TIMER_SECONDS = 7 * 86400.0
+"""The timer wakes at least this often; a wake with nothing due sets it again."""
 
 
 def fire_key(schedule_id: str, scheduled_for: datetime) -> str:
@@ -68,11 +70,23 @@ class ScheduleService(ScheduleChanges):
         """Load the declared schedules, catch up on what came due while the service was down, and
         start the timer."""
         await self.seed(self.declared)
+        await self._adopt_running()
         for record in await self.repo.every():
             if not record.deleted:
                 await self.wake(record.tenant_id, record.id)
+                await self._resume_backfills(record)
         if self._timer is not None:
             self._timer.start()
+
+    async def _adopt_running(self) -> None:
+        """Fires whose job a stop left ``running`` (and the job runner runs again) are still the
+        schedule's last fire: they count for its overlap policy and their outcome for its failures."""
+        for run in await self.launcher.engine.runs.unfinished([str(RunStatus.RUNNING)]):
+            if run.trigger_type != "scheduled" or not run.trigger_ref:
+                continue
+            key = (run.tenant_id, run.trigger_ref)
+            self._inflight[key] = self._inflight.get(key, 0) + 1
+            self._spawn(self._follow(key, run))
 
     async def stop(self) -> None:
         if self._timer is not None and self._timer.running:
@@ -225,8 +239,10 @@ class ScheduleService(ScheduleChanges):
                                           log=entries)
             self.arm(*key, record)
 
-    async def backfill_fires(self, record: ScheduleRecord, times: list[datetime], actor: str) -> None:
-        """Fire for each past time in order, one after another; a time that already fired is noted."""
+    async def backfill_fires(self, record: ScheduleRecord, times: list[datetime], actor: str,
+                             backfill_id: str | None = None) -> None:
+        """Fire for each past time in order, one after another; a time that already fired is noted.
+        Its end is logged (``backfill_done``): one cut short by a stop goes on at the next start."""
         for scheduled_for in times:
             async with self.lock(record.tenant_id, record.id):
                 current = await self.repo.get(record.tenant_id, record.id)
@@ -236,6 +252,21 @@ class ScheduleService(ScheduleChanges):
                 await self.repo.log(entries)
             if run is not None:
                 await self.launcher.finished(run)
+        if backfill_id is not None:
+            await self.repo.log([self.entry(record, "backfill_done", actor, detail={"backfill_id": backfill_id})])
+
+    async def _resume_backfills(self, record: ScheduleRecord) -> None:
+        """Take up the backfills a stop cut short: the times they had fired are ``already_fired``
+        (their runs carry the fire's key), the others fire now."""
+        log = await self.repo.history(record.tenant_id, record.id, kinds=["backfill_requested", "backfill_done"],
+                                      limit=10_000)
+        done = {e.detail.get("backfill_id") for e in log if e.kind == "backfill_done"}
+        for entry in reversed(log):  # oldest first
+            backfill_id = entry.detail.get("backfill_id")
+            if entry.kind != "backfill_requested" or not backfill_id or backfill_id in done:
+                continue
+            times = [datetime.fromisoformat(t) for t in entry.detail.get("times", [])]
+            self._spawn(self.backfill_fires(record, times, entry.actor, backfill_id))
 
     def arm(self, tenant_id: str, schedule_id: str, record: ScheduleRecord | None) -> None:
         """Set (or clear) the timer for the schedule's next fire, delayed by its jitter."""
@@ -248,7 +279,10 @@ class ScheduleService(ScheduleChanges):
             return
         # The timer runs on the real clock, the schedule on the service's (a test's may stand
         # still): wake after the schedule-clock delay, so a stopped clock cannot spin the timer.
-        delay = max(0.0, (record.next_fire_at + self._delay(record) - self.clock()).total_seconds())
+        # Capped: a wake with nothing due only arms again, and a time near the end of the calendar
+        # plus its jitter would not fit in a datetime.
+        due_in = (record.next_fire_at - self.clock() + self._delay(record)).total_seconds()
+        delay = min(max(0.0, due_in), MAX_TIMER_SECONDS)
         wake_at = datetime.now(UTC) + timedelta(seconds=delay)
         self._timer.add_job(
             self._timed_wake, trigger=DateTrigger(run_date=wake_at), args=[tenant_id, schedule_id], id=job_id,

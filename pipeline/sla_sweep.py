@@ -46,7 +46,7 @@ async def sla_sweep(ctx: JobContext) -> dict[str, Any]:
     near = timedelta(minutes=params.near_minutes)
     runs = ctx.engine.runs
     expired = await runs.expired_pauses(tenant, now, limit=params.limit)
-    due = await runs.sla_due(tenant, SWEPT_STATUSES, now + near, limit=params.limit)
+    due = await runs.sla_due(tenant, SWEPT_STATUSES, now + near, now, limit=params.limit)
     fallback = ctx.catalog.policies.for_tenant(tenant).gate.on_expiry
 
     # Expiries first: a run the expiry rejects or completes needs no SLA warning any more.

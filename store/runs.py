@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.records import RunRecord
@@ -83,13 +83,18 @@ class RunRepository:
             return {row.workflow_id: run_from_row(row) for row in await conn.execute(query)}
 
     async def sla_due(
-        self, tenant_id: str, statuses: Sequence[str], deadline_before: datetime, *, limit: int = 500
+        self, tenant_id: str, statuses: Sequence[str], deadline_before: datetime, now: datetime, *, limit: int = 500
     ) -> list[RunRecord]:
-        """Open runs whose SLA deadline falls before ``deadline_before``, most urgent first."""
+        """Open runs whose SLA deadline falls before ``deadline_before``, most urgent first,
+        without those already marked for the level they are at (``state.sla.level``): breached,
+        or at risk and not yet past ``now``. A breached run stays open as long as it waits, so
+        those would otherwise fill ``limit`` and keep newer ones from ever being marked."""
+        level = func.coalesce(runs.c.state[("sla", "level")].as_string(), "")
         query = (
             select(runs)
             .where(runs.c.tenant_id == tenant_id, runs.c.status.in_(statuses))
             .where(runs.c.sla_deadline.is_not(None), runs.c.sla_deadline < deadline_before)
+            .where(level != "breached", or_(level != "at_risk", runs.c.sla_deadline <= now))
             .order_by(runs.c.sla_deadline, runs.c.id)
             .limit(limit)
         )

@@ -312,3 +312,19 @@ async def test_an_http_source_that_cannot_be_read_fails_the_job(sqlite_db, harne
     assert run.status == "failed"
     assert f"source feed: GET {feed.make_url(path)}" in run.state["error"] and expected in run.state["error"]
     assert await h.pipeline_runs() == []
+
+
+async def test_an_item_the_store_cannot_keep_is_rejected_and_the_others_start(db: AsyncEngine, harness,
+                                                                               tmp_path: Path) -> None:
+    """A NUL character (PostgreSQL's JSON refuses it) made the item's write fail, which failed the
+    whole job, and every later read of the source failed at the same item."""
+    h = await harness(db)
+    jsonl(tmp_path / "inbox" / "acme" / "nul.jsonl", exception("ch_1"),
+          exception("ch_2", context={"note": "a\u0000b"}), exception("ch_3", context={"k\u0000": 1}),
+          exception("ch_4"))
+    job = await h.ingest({"source": "acme_inbox"})
+    assert job.status == "completed", job.state.get("error")
+    assert (job.state["summary"]["started"], job.state["summary"]["rejected"]) == (2, 2)
+    rejected = await h.events(job, "ingest.item_rejected")
+    assert [(r["line"], r["error_field"]) for r in rejected] == [(2, "context.note"), (3, "context")]
+    assert {r.trigger_ref for r in await h.pipeline_runs()} == {"acme_inbox:ch_1", "acme_inbox:ch_4"}

@@ -135,7 +135,7 @@ async def test_an_sla_at_risk_then_breached_raises_severity_once_per_level(db, s
     assert (summary["now"], summary["near_minutes"]) == (clock.now.isoformat(), 30)
     assert (await s.events(job))[1].payload["run_id"] == run.id
 
-    assert counts(await s.sweep("globex")) == {"runs_checked": 1, "unchanged": 1}  # at risk only once
+    assert counts(await s.sweep("globex")) == {}  # at risk only once (a marked run is not even read again)
     assert (await s.get(run)).last_seq == marked.last_seq
 
     clock.advance(minutes=30)
@@ -149,7 +149,7 @@ async def test_an_sla_at_risk_then_breached_raises_severity_once_per_level(db, s
     assert counts(job) == {"runs_checked": 1, "breached": 1}
 
     clock.advance(minutes=60)
-    assert counts(await s.sweep("globex")) == {"runs_checked": 1, "unchanged": 1}  # breached only once
+    assert counts(await s.sweep("globex")) == {}  # breached only once
     assert (await s.get(run)).last_seq == breached.last_seq
     assert "severity" not in (await s.get(later)).state
 
@@ -376,7 +376,7 @@ async def test_the_limit_bounds_a_sweep_most_urgent_first(sqlite_db, sweepers, c
     assert counts(job) == {"runs_checked": 2, "breached": 2} and job.state["summary"]["limit_reached"]
     assert ["sla" in (await s.get(r)).state for r in runs] == [False, True, True]
     job = await s.sweep("globex", limit=4)
-    assert counts(job) == {"runs_checked": 3, "breached": 1, "unchanged": 2}
+    assert counts(job) == {"runs_checked": 1, "breached": 1}  # the two already breached are not read again
     assert not job.state["summary"]["limit_reached"]
 
 
