@@ -53,7 +53,7 @@ async def trigger_workflow(request: web.Request) -> web.Response:
     launcher = request.app[LAUNCHER]
     workflow = launcher.workflow(request.match_info["workflow_id"])
     body, canonical = await read_body(request, TriggerWorkflowRequest)
-    params = launcher.check(workflow, body.payload, "body.payload")
+    params = launcher.check(workflow, body.payload, "body.payload", request[PRINCIPAL].tenant)
     return await start_run_once(
         request, canonical, params, workflow=workflow, trigger_type="manual",
         answer=lambda run: TriggerWorkflowResponse(workflow_id=workflow.id, run_id=run.id),

@@ -39,9 +39,14 @@ class Launcher:
             raise WorkflowNotFound(message)
         return workflow
 
-    def check(self, workflow: Workflow, payload: dict[str, Any], prefix: str) -> dict[str, Any]:
-        """The payload as the workflow will get it, or ``ValidationFailed`` naming each field."""
-        return validate(self.params_model(workflow), payload, prefix).model_dump(mode="json")
+    def check(self, workflow: Workflow, payload: dict[str, Any], prefix: str, tenant_id: str) -> dict[str, Any]:
+        """The payload as the workflow will get it, or ``ValidationFailed`` naming each field. An
+        ingest must name one of the tenant's declared sources (another tenant's is unknown)."""
+        params = validate(self.params_model(workflow), payload, prefix).model_dump(mode="json")
+        if workflow.kind == "ingest" and self.catalog.sources.get(tenant_id, params["source"]) is None:
+            message = f"no source {params['source']!r} is declared for this tenant in config/sources.yaml"
+            raise ValidationFailed(message, [{"field": f"{prefix}.source", "message": message}])
+        return params
 
     async def start(
         self,

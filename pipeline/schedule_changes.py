@@ -80,13 +80,18 @@ class ScheduleChanges:
             raise ScheduleNotFound(f"no schedule {schedule_id}")
         return record
 
-    def _checked(self, settings: ScheduleSettings, prefix: str) -> ScheduleSettings:
-        """The workflow must exist and the payload fit it; an interval gets a fixed start."""
+    def _checked(self, settings: ScheduleSettings, prefix: str, tenant_id: str) -> ScheduleSettings:
+        """The workflow must exist, the payload fit it and the trigger fire at least once more;
+        an interval gets a fixed start."""
         workflow = self.launcher.workflow(settings.workflow, field=f"{prefix}workflow")
-        payload = self.launcher.check(workflow, settings.payload, f"{prefix}payload")
+        payload = self.launcher.check(workflow, settings.payload, f"{prefix}payload", tenant_id)
         trigger = settings.trigger
         if trigger.type == "interval" and trigger.start_at is None:
             trigger = trigger.model_copy(update={"start_at": self.clock()})
+        if Calendar(trigger, self.clock()).next_after(self.clock()) is None:
+            message = "this trigger never fires again (a date that does not exist, or a start past the calendar)"
+            field = f"{prefix}trigger.expression" if trigger.type == "cron" else f"{prefix}trigger"
+            raise ValidationFailed(message, [{"field": field, "message": message}])
         return settings.model_copy(update={"payload": payload, "trigger": trigger})
 
     def _next_after(self, record: ScheduleRecord, moment: datetime) -> datetime | None:
@@ -98,7 +103,7 @@ class ScheduleChanges:
         self, tenant_id: str, schedule_id: str, settings: ScheduleSettings, actor: str, *,
         origin: str = "api", declared_hash: str | None = None, prefix: str = "body.",
     ) -> ScheduleRecord:
-        settings = self._checked(settings, prefix)
+        settings = self._checked(settings, prefix, tenant_id)
         now = self.clock()
         async with self.lock(tenant_id, schedule_id):
             old = await self.repo.get(tenant_id, schedule_id, deleted=True)
@@ -131,7 +136,7 @@ class ScheduleChanges:
             except ValidationError as exc:
                 details = field_errors(exc, "body")
                 raise ValidationFailed(f"invalid {details[0]['field']}: {details[0]['message']}", details) from exc
-            settings = self._checked(settings, "body.")
+            settings = self._checked(settings, "body.", tenant_id)
             now = self.clock()
             updated = replace(
                 record, workflow_id=settings.workflow, settings=_stored(settings), paused=settings.paused,

@@ -182,7 +182,7 @@ class ScheduleService(ScheduleChanges):
         coalesced: int, backfill: bool, request_id: str | None, *, keyed: bool,
     ) -> RunRecord:
         workflow = self.launcher.workflow(record.workflow_id)
-        params = self.launcher.check(workflow, settings.payload, "payload")
+        params = self.launcher.check(workflow, settings.payload, "payload", record.tenant_id)
         key = fire_key(record.id, scheduled_for)
         now = self.clock()
 

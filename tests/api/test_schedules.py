@@ -117,6 +117,8 @@ async def test_a_duplicate_id_is_409_and_another_tenants_schedule_is_404(globex:
     (schedule(payload={"window_hours": "a day"}), "body.payload.window_hours"),
     (schedule(payload={"window_hours": 1, "windw": 2}), "body.payload.windw"),
     (schedule(workflow="ingest", payload={}), "body.payload.source"),
+    (schedule(workflow="ingest", payload={"source": "acme_inbox"}), "body.payload.source"),  # acme's, not ours
+    (schedule(trigger={"type": "cron", "expression": "0 0 31 2 *"}), "body.trigger.expression"),  # 31 February
     (schedule(id="Has Spaces"), "body.id"),
     (schedule(overlap="queue_everything"), "body.overlap"),
 ])

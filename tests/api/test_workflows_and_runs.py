@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api.keys import JOBS
 from tests.api.conftest import exception_body
 
 TRIGGER = "/api/v1/workflows/{}/trigger"
@@ -95,3 +96,20 @@ async def test_the_timeline_pages_by_sequence(api, ingest):
     assert [e["seq"] for e in first["items"]] == [1, 2, 3, 4] and first["next_after_seq"] == 4
     _, rest, _ = await api.call("GET", f"/api/v1/runs/{run_id}/events?after_seq=4")
     assert rest["items"][0]["seq"] == 5 and rest["next_after_seq"] is None
+
+
+async def test_a_job_workflow_is_triggered_by_hand_with_its_own_payload(api, other_tenant):
+    status, body, _ = await api.call("POST", TRIGGER.format("feedback_digest"), json={"payload": {"window_hours": 2}})
+    assert status == 202
+    run = await api.app[JOBS].wait(body["run_id"])
+    assert run is not None and run.status == "completed" and run.trigger_type == "manual"
+    _, events, _ = await api.call("GET", f"/api/v1/runs/{body['run_id']}/events?topic=feedback.digest")
+    assert len(events["items"]) == 1
+    status, body, _ = await api.call("POST", TRIGGER.format("sla_sweep"), json={"payload": {"near_minutes": "soon"}})
+    assert status == 400 and body["error"]["details"][0]["field"] == "body.payload.near_minutes"
+    # a source is the tenant's own: acme's inbox is unknown to another tenant, and nothing starts
+    inbox = {"payload": {"source": "acme_inbox"}}
+    status, body, _ = await other_tenant.call("POST", TRIGGER.format("ingest"), json=inbox)
+    assert status == 400 and body["error"]["details"][0]["field"] == "body.payload.source"
+    _, runs, _ = await other_tenant.call("GET", "/api/v1/runs?workflow_id=ingest")
+    assert runs["items"] == []
