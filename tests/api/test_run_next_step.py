@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from api.keys import DB
+from api.keys import DB, PIPELINE
 from store.records import EventDraft, RunRecord, RunWrite
 from store.writer import write_batch
 from tests.api.conftest import exception_body
@@ -92,9 +92,26 @@ async def test_unknown_run_is_404_and_no_token_is_401_with_the_contract_fields(a
 
 async def test_a_second_concurrent_execute_is_a_loop_conflict(api):
     run_id = await a_received_run(api)
-    answers = await asyncio.gather(*(api.call("POST", path(run_id), json={}) for _ in range(2)))
-    assert sorted(status for status, _, _ in answers) == [200, 409]
-    [conflict] = [body for status, body, _ in answers if status == 409]
+    committer = api.app[PIPELINE].committer
+    release, submit = asyncio.Event(), committer.submit
+
+    async def held(write):  # the first execute stays in flight until the second has been answered
+        await release.wait()
+        return await submit(write)
+
+    committer.submit = held
+    first = asyncio.create_task(api.call("POST", path(run_id), json={}))
+    for _ in range(1000):
+        if run_id in api.app[PIPELINE]._advancing:
+            break
+        await asyncio.sleep(0.005)
+    else:
+        raise AssertionError("the first execute never started advancing the run")
+    status, conflict, _ = await api.call("POST", path(run_id), json={})
+    release.set()
+    committer.submit = submit
+    assert (await first)[0] == 200
+    assert status == 409
     assert conflict["error"]["code"] == "LOOP_CONFLICT" and conflict["schemaVersion"] == SCHEMA
     _, events, _ = await api.call("GET", f"/api/v1/runs/{run_id}/events?topic=triage.completed")
     assert len(events["items"]) == 1
