@@ -9,17 +9,20 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from agents.llm_triage import TriageAdvisor
 from api import (
     routes_audit,
+    routes_copilot,
     routes_exceptions,
     routes_health,
     routes_loop,
     routes_playbooks,
     routes_runs,
     routes_schedules,
+    routes_stream,
     routes_workflows,
 )
-from api.auth import PRINCIPAL, principal_from, signing_secret
+from api.auth import PRINCIPAL, QUERY_TOKEN, principal_from, signing_secret
 from api.keys import (
     BUS,
     CATALOG,
@@ -39,6 +42,7 @@ from api.metrics import install_metrics, metrics_middleware
 from api.middleware import add_request_id_header, errors_middleware
 from api.routes_health import OPENAPI, openapi_document
 from api.routing import RouteSpec
+from api.sse import STREAMS, Streams
 from api.tokens import TokenService
 from config.catalog import load_catalog
 from config.settings import Settings
@@ -59,6 +63,7 @@ log = structlog.get_logger(__name__)
 ROUTE_TABLES = [
     routes_health.routes, routes_exceptions.routes, routes_runs.routes, routes_workflows.routes,
     routes_playbooks.routes, routes_loop.routes, routes_audit.routes, routes_schedules.routes,
+    routes_stream.routes, routes_copilot.routes,
 ]
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -71,9 +76,11 @@ def route_specs() -> list[RouteSpec]:
 async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Every ``/api/v1`` route needs a bearer token; health, metrics and static files do not."""
+    """Every ``/api/v1`` route needs a bearer token; health, metrics and static files do not.
+    The event streams alone may take it as ``?access_token=`` (``api/auth.py``)."""
     if request.path.startswith("/api/v1/") or request.path == "/api/v1":
-        request[PRINCIPAL] = principal_from(request, request.app[TOKENS])
+        query_token = getattr(request.match_info.handler, QUERY_TOKEN, False)
+        request[PRINCIPAL] = principal_from(request, request.app[TOKENS], query_token=query_token)
     return await handler(request)
 
 
@@ -93,6 +100,7 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
     engine = PipelineEngine(
         app[DB], app[BUS], app[CATALOG], clock=app[CLOCK], ids=IdFactory(),
         workers=settings.engine_workers, max_batch=settings.commit_batch_max,
+        triage_advisor=TriageAdvisor.from_settings(settings),
     )
     await engine.start()
     jobs = JobRunner(engine, app[CATALOG], JOB_KINDS, data_dir=settings.data_dir, clock=app[CLOCK])
@@ -126,8 +134,10 @@ def create_app(
         log.warning("playbook not loaded", problem=str(problem))
     app[TOKENS] = TokenService.from_settings(settings, signing_secret(settings))
     app[BUS] = InProcessBus()
+    app[STREAMS] = streams = Streams(settings)
+    app.on_shutdown.append(streams.shutdown)
     app.on_response_prepare.append(add_request_id_header)
-    app.cleanup_ctx.extend([_database, _pipeline, *extra_contexts])
+    app.cleanup_ctx.extend([_database, _pipeline, routes_copilot.copilot_context, *extra_contexts])
     for table in ROUTE_TABLES:
         table.install(app)
     install_metrics(app)

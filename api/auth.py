@@ -46,10 +46,28 @@ def signing_secret(settings: Settings) -> str:
     return secret
 
 
-def principal_from(request: web.Request, tokens: Any) -> Principal:
-    """The caller, from ``Authorization: Bearer <token>`` verified by ``tokens`` (a TokenService)."""
+QUERY_TOKEN = "accepts_query_token"
+"""A handler attribute (set by ``accepts_query_token``): the route may take its token as
+``?access_token=``, because a browser's ``EventSource`` cannot send headers. Only the event
+streams are marked: a token in a URL can end up in logs and histories."""
+
+
+def accepts_query_token(handler: Any) -> Any:
+    setattr(handler, QUERY_TOKEN, True)
+    return handler
+
+
+def principal_from(request: web.Request, tokens: Any, *, query_token: bool = False) -> Principal:
+    """The caller, from ``Authorization: Bearer <token>`` verified by ``tokens`` (a TokenService);
+    with ``query_token``, from ``?access_token=`` when no header is sent."""
     header = request.headers.get("Authorization")
     if not header:
+        in_query = request.query.get("access_token")
+        if in_query and query_token:
+            return tokens.verify(in_query.strip())
+        if in_query:
+            raise Unauthorized("a token in the query string is accepted only by the event streams; "
+                               "send 'Authorization: Bearer <token>'")
         raise Unauthorized("send 'Authorization: Bearer <token>'")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -12,10 +12,11 @@ from aiohttp import web
 
 from api.app import create_app
 from api.auth import signing_secret
+from api.cli_ask import add_command as add_ask_command
 from api.cli_playbooks import add_commands as add_playbook_commands
 from api.demo import DEMO_TENANT, demo_feed
 from api.keys import CATALOG
-from api.logs import configure_logging
+from api.logs import AccessLogger, configure_logging
 from api.tokens import TokenService
 from config.settings import SETTINGS_FILE_ENV, Settings
 from pipeline.runtime import tune_garbage_collector
@@ -48,6 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
             token = tokens.mint(tenant=DEMO_TENANT, subject="demo", roles=DEMO_ROLES, ttl=ttl, queues=queues)
             print(f"\nAutopilot is running on {base} with demo tenant '{DEMO_TENANT}'.\n")
             print(f"Bearer token (tenant {DEMO_TENANT}, roles {', '.join(DEMO_ROLES)}, every work queue):\n\n{token}\n")
+            print(f"Dashboard (signs you in with that token): {base}/#token={token}\n")
             print("One token per role, to see what each may do:")
             for role in DEMO_ROLES:
                 one = tokens.mint(tenant=DEMO_TENANT, subject=f"demo-{role}", roles=[role], ttl=ttl,
@@ -64,7 +66,8 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"Autopilot is running on {base}", flush=True)
 
     app.on_startup.append(announce)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=10)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=10,
+                access_log_class=AccessLogger)
     return 0
 
 
@@ -133,6 +136,7 @@ def parser() -> argparse.ArgumentParser:
     token.set_defaults(func=_token)
 
     add_playbook_commands(commands, lambda args: _settings(args).config_dir / "playbooks")
+    add_ask_command(commands, _settings)
     return root
 
 

@@ -25,6 +25,8 @@ HTTP_STATUS: dict[type[errors.AutopilotError], int] = {
     errors.ScheduleExists: 409,
     errors.IdempotencyKeyReused: 422,
     errors.Unavailable: 503,
+    errors.CopilotUpstreamFailed: 502,
+    errors.CopilotUpstreamTimeout: 504,
 }
 
 

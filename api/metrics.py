@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from api.keys import BUS, PIPELINE
+from api.sse import STREAMS
 
 REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 HTTP_LATENCY = web.AppKey("http_latency", Histogram)
@@ -41,6 +42,30 @@ class PipelineCollector(Collector):
                                 value=self._app[BUS].subscriber_count)
 
 
+class StreamCollector(Collector):
+    """The live event streams (``api/sse.py``): how many are open, and how often one fell behind."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    def collect(self) -> Iterator[Metric]:
+        streams = self._app.get(STREAMS)
+        if streams is None:
+            return
+        yield GaugeMetricFamily("autopilot_sse_streams_open", "Open event streams", value=streams.open)
+        yield GaugeMetricFamily("autopilot_sse_pace_seconds", "Time between a stream's writes now (longer while "
+                                "the event loop is late)", value=streams.pace)
+        yield CounterMetricFamily("autopilot_sse_streams", "Event streams opened", value=streams.opened)
+        yield CounterMetricFamily("autopilot_sse_catchups", "Streams caught up from the log after their inbox "
+                                  "overflowed", value=streams.catchups)
+        yield CounterMetricFamily("autopilot_sse_overflow_ends", "Streams ended with stream.overflow",
+                                  value=streams.overflow_ends)
+        yield GaugeMetricFamily("autopilot_sse_write_peak_bytes", "The largest single write to a stream "
+                                "(what one stream can add to its socket's buffer at once)", value=streams.peak_write)
+        yield CounterMetricFamily("autopilot_sse_write_timeouts", "Streams dropped because the client took "
+                                  "nothing in", value=streams.write_timeouts)
+
+
 def install_metrics(app: web.Application) -> None:
     registry = CollectorRegistry()
     app[REGISTRY] = registry
@@ -49,6 +74,7 @@ def install_metrics(app: web.Application) -> None:
         registry=registry,
     )
     registry.register(PipelineCollector(app))
+    registry.register(StreamCollector(app))
     app.router.add_get("/metrics", metrics)
 
 

@@ -59,7 +59,11 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
             "responses": {
                 str(status): {
                     "description": model.__doc__.strip().splitlines()[0] if model.__doc__ else model.__name__,
-                    "content": {"application/json": {"schema": ref(model, "serialization")}},
+                    "content": {
+                        (spec.media_type if status < 300 else "application/json"): {
+                            "schema": ref(model, "serialization")
+                        }
+                    },
                 } if model is not None else {"description": "No content"}
                 for status, model in spec.responses.items()
             },

@@ -35,6 +35,8 @@ class RouteSpec:
     idempotent: bool = False
     tag: str = "api"
     permission: str | None = None
+    media_type: str = "application/json"
+    """Of the success answers: ``text/event-stream`` for the event streams."""
 
 
 class RouteTable:
@@ -54,6 +56,7 @@ class RouteTable:
         idempotent: bool = False,
         tag: str = "api",
         permission: str | None = None,
+        media_type: str = "application/json",
     ) -> Callable[[Handler], Handler]:
         """Declare a route; every route that is not ``public`` names the permission it needs."""
         if not public and permission is None:
@@ -61,7 +64,8 @@ class RouteTable:
 
         def register(handler: Handler) -> Handler:
             self.specs.append(
-                RouteSpec(method, path, handler, summary, responses, body, query, public, idempotent, tag, permission)
+                RouteSpec(method, path, handler, summary, responses, body, query, public, idempotent, tag, permission,
+                          media_type)
             )
             return handler
 

@@ -51,6 +51,7 @@ class StepProgress(BaseModel):
     depends_on: list[str]
     status: str
     output_contract: dict[str, Any]
+    instructions: str | None = Field(None, description="What the playbook tells whoever completes the step")
     outputs: dict[str, Any] | None = None
     waiting_since: datetime | None = None
     completed_at: datetime | None = None
@@ -138,6 +139,10 @@ class PauseInfo(BaseModel):
     requested_at: datetime
     expires_at: datetime
     payload_schema: dict[str, Any]
+    deciders: list[str] = Field(default_factory=list, description="Who may decide: role:<r> or queue:<q>")
+    approvals_required: int = 1
+    approvals: list[dict[str, Any]] = Field(default_factory=list, description="Distinct approvals so far")
+    escalated: dict[str, Any] | None = Field(None, description="Set when the SLA sweep reassigned it")
 
 
 class RunDetail(RunSummary):

@@ -63,6 +63,7 @@ def playbook_progress(run: RunRecord, catalog: Catalog) -> PlaybookProgress | No
             id=step.id, sequence=sequence, name=step.name, action=step.action, type=step.type,
             assignee=step.assignee, depends_on=step.depends_on, status=record.get("status", "pending"),
             output_contract={k: v.model_dump(exclude_defaults=True) for k, v in step.outputs.items()},
+            instructions=step.params.get("instructions") if isinstance(step.params.get("instructions"), str) else None,
             outputs=record.get("outputs"), waiting_since=record.get("since"),
             completed_at=record.get("completed_at"), completed_by=record.get("completed_by"),
         ))

@@ -53,8 +53,56 @@ class Settings(BaseSettings):
         True, description="Fire schedules on time; when off, schedules are kept and listed but fire only by hand"
     )
 
+    sse_heartbeat_seconds: float = Field(15.0, gt=0, description="A ': heartbeat' comment on an idle stream this often")
+    sse_retry_ms: int = Field(3000, ge=0, description="The 'retry:' hint: how long EventSource waits to reconnect")
+    sse_queue_max: int = Field(
+        10000, ge=1, description="Events a stream's inbox holds; past that the stream catches up from the log"
+    )
+    sse_catchup_max: int = Field(
+        50000, ge=1, description="Events one catch-up may read; a client further behind gets 'stream.overflow' "
+        "and the stream ends"
+    )
+    sse_send_buffer_bytes: int = Field(
+        262144, ge=0, description="The kernel send buffer of each stream's socket (0: the system's, which can "
+        "grow to megabytes), so a client that stops reading is noticed and holds little memory"
+    )
+    sse_flush_seconds: float = Field(
+        0.02, ge=0, description="A stream gathers the events arriving this long after a write into its next write"
+    )
+    sse_write_timeout_seconds: float = Field(
+        30.0, gt=0, description="A client that takes in nothing for this long is disconnected"
+    )
+    sse_log_readers: int = Field(
+        2, ge=1, description="Streams reading the log (replay, catch-up) at once, so they never hold the "
+        "connections the pipeline writes with"
+    )
+
+    llm_base_url: str | None = Field(
+        None, description="An OpenAI-compatible endpoint (e.g. https://api.openai.com/v1); unset: no copilot, "
+        "triage on rules only"
+    )
+    llm_api_key: SecretStr | None = Field(None, description="The endpoint's API key, if it needs one")
+    llm_model: str | None = Field(None, description="The model name the endpoint serves")
+    llm_timeout_seconds: float = Field(30.0, gt=0, description="One model call may take this long")
+    llm_max_retries: int = Field(2, ge=0, le=10, description="Retries of a model call answered 429, 5xx or "
+                                 "not at all")
+    llm_retry_backoff_seconds: float = Field(0.5, ge=0, description="The first retry's wait; doubles each time")
+    copilot_max_iterations: int = Field(6, ge=1, le=50, description="Model turns that may call tools in one answer")
+    copilot_tool_output_chars: int = Field(6000, ge=200, description="A tool's output is cut to this many characters")
+    copilot_thread_turns: int = Field(10, ge=0, description="Earlier questions (with their tool calls) of a thread "
+                                      "the model sees")
+    triage_llm_enabled: bool = Field(False, description="Ask the model when triage's rules are weak")
+    triage_llm_below_confidence: float = Field(
+        0.6, ge=0, le=1, description="Rules' confidence under which triage asks the model"
+    )
+
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
+
+    @property
+    def llm_missing(self) -> list[str]:
+        """The settings the model endpoint still needs, by their environment names."""
+        return [f"AUTOPILOT_{name.upper()}" for name in ("llm_base_url", "llm_model") if not getattr(self, name)]
 
     @property
     def resolved_database_url(self) -> str:

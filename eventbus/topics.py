@@ -10,7 +10,9 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(text.split("."))
 
 
+@lru_cache(maxsize=8192)
 def topic_matches(pattern: str, topic: str) -> bool:
+    """Patterns and topics are few, and the bus asks for every subscriber filter and event."""
     return _match(_split(pattern), _split(topic))
 
 

@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agents.llm_triage import TriageAdvisor
 from agents.tool_client import ToolClient, ToolFailed
+from agents.triage import triage
 from config.catalog import Catalog
 from eventbus import EventBus
 from pipeline.clock import Clock, IdFactory, utc_now
@@ -21,7 +23,7 @@ from pipeline.errors import LoopConflict, RunChanged, RunNotFound, RunNotPaused,
 from pipeline.hitl import Decider, apply_decision, check_decider, check_payload
 from pipeline.outcomes import fail
 from pipeline.recalculation import recalculate
-from pipeline.stages import STAGES
+from pipeline.stages import STAGES, record_triage
 from pipeline.statuses import RunStatus
 from pipeline.step_completion import StepCompletion, complete_step
 from pipeline.tool_results import record_call
@@ -47,8 +49,11 @@ class PipelineEngine:
         ids: IdFactory | None = None,
         workers: int = 32,
         max_batch: int = 1000,
+        triage_advisor: TriageAdvisor | None = None,
     ) -> None:
         self.catalog = catalog
+        self.triage_advisor = triage_advisor
+        """Asks the model when triage's rules are weak; None (the default) keeps triage on rules alone."""
         self.db = db
         self.runs = RunRepository(db)
         self.committer = GroupCommitter(db, bus, max_batch=max_batch)
@@ -86,6 +91,8 @@ class PipelineEngine:
         self._workers = []
         await self.committer.stop()
         await self.tools.close()
+        if self.triage_advisor is not None:
+            await self.triage_advisor.close()
 
     async def drain(self) -> None:
         """Wait until every queued run has paused, is waiting, or has ended."""
@@ -133,6 +140,8 @@ class PipelineEngine:
         t.emit("run.received", actor, {"trigger_type": trigger_type, "exception": exception})
         for topic, payload in extra_events:
             t.emit(topic, actor, payload)
+        if self.triage_advisor is not None:
+            await self._advised_triage(t)
         claimed = self._chain(t)
         write = t.write(is_new=True)
         write.idempotency = idempotency_for(write.run) if idempotency_for else None
@@ -141,6 +150,15 @@ class PipelineEngine:
         await self.committer.submit(write)
         self._after_commit(write.run, claimed)
         return write.run
+
+    async def _advised_triage(self, t: Transition) -> None:
+        """Triage with the model's help where the rules are weak, before the run's first write:
+        the model is asked outside any transaction, and a crash meanwhile leaves nothing behind."""
+        playbooks = self.catalog.playbooks.values()
+        result = triage(t.run.exception, self.catalog.triage, playbooks, t.now)
+        if self.triage_advisor is not None and self.triage_advisor.wants(result):
+            result = await self.triage_advisor.refine(t.run.exception, result, playbooks, t.now)
+        record_triage(t, result)
 
     async def resume(
         self,

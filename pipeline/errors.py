@@ -104,3 +104,25 @@ class ScheduleExists(AutopilotError):
     """A schedule with this id already exists for the tenant."""
 
     code = "SCHEDULE_EXISTS"
+
+
+class CopilotUnavailable(Unavailable):
+    """No model endpoint is configured; the message names the settings to set."""
+
+    code = "COPILOT_UNAVAILABLE"
+
+
+class CopilotUpstreamFailed(AutopilotError):
+    """The model endpoint kept failing (429, 5xx, refused) or refused the request."""
+
+    code = "COPILOT_UPSTREAM_ERROR"
+
+
+class CopilotUpstreamTimeout(AutopilotError):
+    """The model endpoint did not answer in time."""
+
+    code = "COPILOT_UPSTREAM_TIMEOUT"
+
+
+class ThreadNotFound(NotFound):
+    code = "THREAD_NOT_FOUND"

@@ -21,7 +21,11 @@ Stage = Callable[[Transition, Catalog], None]
 
 
 def triage_stage(t: Transition, catalog: Catalog) -> None:
-    result = triage(t.run.exception, catalog.triage, catalog.playbooks.values(), t.now)
+    record_triage(t, triage(t.run.exception, catalog.triage, catalog.playbooks.values(), t.now))
+
+
+def record_triage(t: Transition, result: dict[str, Any]) -> None:
+    """Triage's result on the run; the engine calls this itself when the model helped classify."""
     t.state["triage"] = result
     t.status = RunStatus.TRIAGED
     t.emit("triage.completed", "agent:triage", result)

@@ -66,13 +66,14 @@ class EventRepository:
         async with self._engine.connect() as conn:
             return [event_from_row(row) for row in await conn.execute(query)]
 
-    async def after(self, tenant_id: str, after_id: int, *, limit: int = 500) -> list[EventRecord]:
-        """The tenant's events with a global id above ``after_id``, in log order."""
-        query = (
-            select(events)
-            .where(events.c.tenant_id == tenant_id, events.c.id > after_id)
-            .order_by(events.c.id)
-            .limit(limit)
-        )
+    async def after(
+        self, tenant_id: str, after_id: int, *, run_id: str | None = None, limit: int = 500
+    ) -> list[EventRecord]:
+        """The tenant's events (one run's, with ``run_id``) with a global id above ``after_id``, in
+        log order: what a live stream replays after ``Last-Event-ID`` or catches up on."""
+        query = select(events).where(events.c.tenant_id == tenant_id, events.c.id > after_id)
+        if run_id is not None:
+            query = query.where(events.c.run_id == run_id)
+        query = query.order_by(events.c.id).limit(limit)
         async with self._engine.connect() as conn:
             return [event_from_row(row) for row in await conn.execute(query)]

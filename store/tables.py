@@ -30,6 +30,7 @@ runs = Table(
     Index("ix_runs_tenant_status", "tenant_id", "status", "id"),
     Index("ix_runs_tenant_workflow", "tenant_id", "workflow_id", "id"),
     Index("ix_runs_status", "status"),
+    Index("ix_runs_tenant_created", "tenant_id", "created_at"),
 )
 
 events = Table(
@@ -105,4 +106,14 @@ ingested_items = Table(
     Column("item_key", String(255), primary_key=True),
     Column("run_id", String(40), nullable=False),
     Column("ingested_at", UTCDateTime(), nullable=False),
+)
+
+copilot_threads = Table(
+    "copilot_threads",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("messages", JsonDocument, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )

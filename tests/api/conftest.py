@@ -28,6 +28,9 @@ class Api:
     async def call(self, method: str, path: str, *, json: Any = None, data: Any = None,
                    headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
         response = await self.client.request(method, path, json=json, data=data, headers=self.headers(headers))
+        if response.content_type == "text/event-stream":  # an event stream never ends: status and headers only
+            response.close()
+            return response.status, None, response.headers
         body = await response.json() if response.content_type == "application/json" else await response.text()
         return response.status, body, response.headers
 

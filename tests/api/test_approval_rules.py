@@ -58,6 +58,9 @@ async def test_two_distinct_approvals_are_needed_and_each_is_an_event(people):
     assert status == 409 and body["error"]["code"] == "ALREADY_APPROVED"
     _, state, _ = await starter.call("GET", f"/api/v1/runs/{run}")
     assert state["status"] == "paused"
+    # the dashboard shows where the gate stands and who may still decide it
+    assert state["pause"]["approvals_required"] == 2 and [a["by"] for a in state["pause"]["approvals"]] == ["user:ann"]
+    assert state["pause"]["deciders"] == GATE["deciders"]
 
     status, body, _ = await second.call("POST", resume, json=APPROVE)
     assert status == 202 and body["status"] == "resuming"

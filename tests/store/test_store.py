@@ -160,6 +160,10 @@ async def test_the_log_reads_in_order_and_within_the_tenant(db: AsyncEngine) -> 
     assert [e.id for e in await log.after("acme", acme_ids[2])] == acme_ids[3:]
     assert [e.id for e in await log.after("acme", 0, limit=2)] == acme_ids[:2]
     assert [e.topic for e in await log.after("globex", 0)] == ["run.received"]
+    run_c_ids = [e.id for e in outcomes[2]]
+    assert [e.id for e in await log.after("acme", 0, run_id="run_c")] == run_c_ids
+    assert [e.id for e in await log.after("acme", run_c_ids[0], run_id="run_c")] == run_c_ids[1:]
+    assert await log.after("globex", 0, run_id="run_c") == []
 
 
 async def test_a_naive_timestamp_is_refused_on_every_backend_and_fails_only_its_own_write(db: AsyncEngine) -> None:

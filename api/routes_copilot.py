@@ -1,0 +1,123 @@
+"""The copilot over HTTP: ask a question about the tenant's runs and get the answer with the
+tools used, at once or as server-sent events while it works. The tenant comes from the token
+and is bound into the tools; nothing in the body can name another."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from agents.exception_input import Body
+from api.auth import PRINCIPAL
+from api.errors import envelope, status_of
+from api.keys import CATALOG, CLOCK, DB, SETTINGS
+from api.middleware import request_id_of
+from api.routing import RouteTable, read_body, respond
+from copilot import errors as copilot_errors
+from copilot.client import openai_client
+from copilot.service import Answer, Copilot
+from pipeline import errors
+
+routes = RouteTable()
+COPILOT = web.AppKey("copilot", Copilot)
+EVENT_STREAM = "text/event-stream"
+
+
+class CopilotQuery(Body):
+    """A question about the tenant's runs; ``thread_id`` continues an earlier conversation."""
+
+    query: str = Field(min_length=3, max_length=2000, description="e.g. 'Why did run run_01j… pause?'")
+    thread_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
+                                  description="From an earlier answer: the model sees that conversation")
+
+
+class CopilotToolCall(BaseModel):
+    """One tool the copilot ran while answering."""
+
+    tool_name: str
+    input_summary: str = ""
+    output_summary: str = ""
+
+
+class CopilotResponse(BaseModel):
+    reply: str = Field(description="The answer, in plain language")
+    tools_used: list[CopilotToolCall] = Field(default_factory=list)
+    iterations: int = Field(0, description="Model turns taken")
+    thread_id: str = Field(description="Pass it back as thread_id to ask a follow-up")
+    limit_reached: bool = Field(False, description="The answer stopped at copilot_max_iterations")
+
+
+_ERRORS: dict[type[copilot_errors.CopilotFailure], type[errors.AutopilotError]] = {
+    copilot_errors.NotConfigured: errors.CopilotUnavailable,
+    copilot_errors.UpstreamFailed: errors.CopilotUpstreamFailed,
+    copilot_errors.UpstreamTimeout: errors.CopilotUpstreamTimeout,
+    copilot_errors.UnknownThread: errors.ThreadNotFound,
+}
+
+
+def service_error(exc: copilot_errors.CopilotFailure) -> errors.AutopilotError:
+    return _ERRORS.get(type(exc), errors.AutopilotError)(exc.message, exc.details)
+
+
+def response_of(answer: Answer) -> CopilotResponse:
+    return CopilotResponse(
+        reply=answer.reply, tools_used=[CopilotToolCall(**t) for t in answer.tools_used],
+        iterations=answer.iterations, thread_id=answer.thread_id, limit_reached=answer.limit_reached,
+    )
+
+
+async def copilot_context(app: web.Application) -> AsyncIterator[None]:
+    """The copilot with a client for the configured endpoint (none configured: it answers 503)."""
+    client = openai_client(app[SETTINGS])
+    app[COPILOT] = Copilot(app[SETTINGS], app[DB], app[CATALOG], client=client, clock=app[CLOCK])
+    yield
+    if client is not None:
+        await client.close()
+
+
+@routes.route("POST", "/api/v1/copilot/ask", summary="Ask the copilot about runs, events, approvals, playbooks",
+              body=CopilotQuery, responses={200: CopilotResponse}, permission="runs:read", tag="copilot")
+async def ask(request: web.Request) -> web.Response:
+    query, _ = await read_body(request, CopilotQuery)
+    try:
+        answer = await request.app[COPILOT].ask(request[PRINCIPAL].tenant, query.query, query.thread_id)
+    except copilot_errors.CopilotFailure as exc:
+        raise service_error(exc) from exc
+    return respond(response_of(answer))
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+@routes.route("POST", "/api/v1/copilot/ask/stream", summary="Ask the copilot; tool calls and the answer arrive as "
+              "server-sent events (tool_call, answer, error)", body=CopilotQuery, responses={200: CopilotToolCall},
+              permission="runs:read", tag="copilot", media_type=EVENT_STREAM)
+async def ask_stream(request: web.Request) -> web.StreamResponse:
+    query, _ = await read_body(request, CopilotQuery)
+    steps = request.app[COPILOT].stream(request[PRINCIPAL].tenant, query.query, query.thread_id)
+    try:  # failures before the first step (not configured, unknown thread, first model call) answer plainly
+        first = await anext(steps)
+    except copilot_errors.CopilotFailure as exc:
+        raise service_error(exc) from exc
+    response = web.StreamResponse(headers={"Content-Type": EVENT_STREAM, "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    step: tuple[str, Any] | None = first
+    try:
+        while step is not None:
+            kind, value = step
+            if kind == "answer":
+                await response.write(_sse("answer", response_of(value).model_dump(mode="json")))
+            else:
+                await response.write(_sse("tool_call", CopilotToolCall(**value).model_dump(mode="json")))
+            step = await anext(steps, None)
+    except copilot_errors.CopilotFailure as exc:
+        error = service_error(exc)
+        body = envelope(error.code, error.message, error.details, request_id_of(request))
+        await response.write(_sse("error", {**body, "status": status_of(error)}))
+    await response.write_eof()
+    return response

@@ -1,0 +1,115 @@
+"""LLM-assisted triage through the engine: the model classifies what the rules cannot (source and
+confidence recorded), is not asked when the rules are sure, and any failure of it leaves the
+rules' result with the error recorded. Off unless enabled."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agents.llm_triage import TriageAdvisor
+from config.catalog import Catalog
+from config.settings import Settings
+from eventbus import InProcessBus
+from pipeline.engine import PipelineEngine
+from store.events import EventRepository
+
+LLM = "http://llm.test/v1"
+
+
+def settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(data_dir=tmp_path, llm_base_url=LLM, llm_model="triage-model", llm_max_retries=0,
+                    triage_llm_enabled=True, **overrides)
+
+
+def classification(**fields: Any) -> httpx.Response:
+    answer = {"domain": "warehouse", "type": "robot.jammed", "severity": "high", "confidence": 0.82,
+              "rationale": "a jammed picking robot blocks outbound orders", **fields}
+    return httpx.Response(200, json={
+        "id": "c", "object": "chat.completion", "created": 0, "model": "triage-model",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": json.dumps(answer)}}],
+    })
+
+
+def unusual(clock: Any, **overrides: Any) -> dict[str, Any]:
+    return {"source": "wms", "source_id": "r-7", "domain": "warehouse", "type": "robot.jammed", "code": "E42",
+            "sla_deadline": (clock.now + timedelta(hours=6)).isoformat(), "context": {}, **overrides}
+
+
+@pytest.fixture
+async def engine_with(sqlite_db: AsyncEngine, catalog: Catalog, clock: Any) -> AsyncIterator[Callable[..., Any]]:
+    started: list[PipelineEngine] = []
+
+    async def make(advisor: TriageAdvisor | None) -> PipelineEngine:
+        started.append(PipelineEngine(sqlite_db, InProcessBus(), catalog, clock=clock, workers=2,
+                                      triage_advisor=advisor))
+        await started[-1].start()
+        return started[-1]
+
+    yield make
+    for engine in started:
+        await engine.stop()
+
+
+async def triage_event(engine: PipelineEngine, run_id: str) -> dict[str, Any]:
+    log = await EventRepository(engine.db).for_run("acme", run_id)
+    return next(e.payload for e in log if e.topic == "triage.completed")
+
+
+async def test_the_model_classifies_what_the_rules_cannot(engine_with, tmp_path, clock):
+    with respx.mock as router:
+        route = router.post(f"{LLM}/chat/completions").mock(return_value=classification())
+        engine = await engine_with(TriageAdvisor.from_settings(settings(tmp_path)))
+        run = await engine.start_run("acme", "exception_pipeline", unusual(clock), actor="user:ann",
+                                     trigger_type="api")
+    sent = json.loads(route.calls[0].request.content)
+    assert sent["model"] == "triage-model" and sent["response_format"]["type"] == "json_schema"
+    assert "robot.jammed" in sent["messages"][1]["content"]
+    triage = run.state["triage"]
+    assert triage["source"] == "llm" and triage["llm_confidence"] == 0.82 and triage["confidence"] == 0.82
+    assert triage["rules_confidence"] == 0.3 and triage["severity"] == "high" and "llm_error" not in triage
+    assert triage["reasons"][-1] == "model: a jammed picking robot blocks outbound orders"
+    assert await triage_event(engine, run.id) == triage
+
+
+async def test_confident_rules_do_not_ask_the_model(engine_with, tmp_path, clock):
+    card = unusual(clock, domain="payments", type="payment.failed", code="card_declined", amount="10.00",
+                   currency="USD")
+    with respx.mock as router:
+        route = router.post(f"{LLM}/chat/completions").mock(return_value=classification())
+        engine = await engine_with(TriageAdvisor.from_settings(settings(tmp_path)))
+        run = await engine.start_run("acme", "exception_pipeline", card, actor="user:ann", trigger_type="api")
+    assert route.call_count == 0
+    assert run.state["triage"]["source"] == "rules" and "llm_confidence" not in run.state["triage"]
+
+
+@pytest.mark.parametrize("failure", [
+    httpx.Response(500, json={"error": {"message": "down"}}),
+    httpx.ReadTimeout("slow"),
+    classification(severity="apocalyptic"),
+])
+async def test_any_model_failure_falls_back_to_the_rules(engine_with, tmp_path, clock, failure):
+    with respx.mock as router:
+        router.post(f"{LLM}/chat/completions").mock(side_effect=[failure])
+        engine = await engine_with(TriageAdvisor.from_settings(settings(tmp_path)))
+        run = await engine.start_run("acme", "exception_pipeline", unusual(clock), actor="user:ann",
+                                     trigger_type="api")
+    triage = run.state["triage"]
+    assert triage["source"] == "rules" and triage["confidence"] == 0.3 and triage["llm_error"]
+    assert run.status != "failed"
+    assert (await triage_event(engine, run.id))["llm_error"] == triage["llm_error"]
+
+
+def test_it_is_off_unless_enabled_and_configured(tmp_path):
+    assert TriageAdvisor.from_settings(Settings(data_dir=tmp_path, llm_base_url=LLM, llm_model="m")) is None
+    assert TriageAdvisor.from_settings(Settings(data_dir=tmp_path, triage_llm_enabled=True)) is None
+    assert TriageAdvisor.from_settings(settings(tmp_path)) is not None
