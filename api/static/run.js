@@ -87,7 +87,9 @@ export async function runPage(main, ctx) {
     if (run.status === "paused" && run.pause) {
       const pause = run.pause;
       wanted.push([`pause:${pause.gate}:${pause.requested_at}`, () => section("Waiting for approval", "pause-panel",
-        fields({ gate: pause.gate, reason: pause.reason, paused_step: run.paused_step }),
+        fields({ gate: pause.gate, reason: pause.reason, paused_step: run.paused_step,
+          approvals: `${(pause.approvals || []).length} of ${pause.approvals_required || 1}`,
+          decided_by: (pause.deciders || []).join(", ") || undefined }),
         h("dl", { class: "fields" }, h("dt", {}, "requested"), h("dd", {}, time(pause.requested_at)),
           h("dt", {}, "expires"), h("dd", {}, time(pause.expires_at))),
         decisionForm({ run_id: run.id, workflow_id: run.workflow_id, payload_schema: pause.payload_schema },
@@ -100,6 +102,8 @@ export async function runPage(main, ctx) {
         `step-panel-${step.id}`,
         h("p", { class: "muted" }, `${step.type} step ${step.id}`,
           step.assignee ? `, assigned to ${step.assignee}` : "", ", waiting since ", time(step.waiting_since)),
+        step.instructions ? h("p", { class: "instructions", "data-testid": `step-instructions-${step.id}` },
+          step.instructions) : null,
         stepForm(run.id, step, ctx, () => soon.now()))]);
     }
     renderActions(wanted);

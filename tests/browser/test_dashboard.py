@@ -45,6 +45,7 @@ async def test_a_paused_run_appears_live_is_approved_from_its_page_and_completes
     await run_row(dashboard, run_id).get_by_role("link", name=run_id).click()
     pause = page.get_by_test_id("pause-panel")
     await expect(pause).to_contain_text("amount 15000.00 USD is at or over 5000", timeout=EXPECT_MS)
+    await expect(pause).to_contain_text("0 of 1")  # approvals so far, of those the gate needs
     await expect(page.get_by_test_id("triage")).to_contain_text("payment-card-declined")
     await expect(page.get_by_test_id("policy")).to_contain_text("ops_lead_approval")
     await expect(page.get_by_test_id("timeline").locator('[data-topic="run.paused"]')).to_have_count(1)
@@ -146,6 +147,8 @@ async def test_a_human_step_is_refused_with_the_contract_error_then_completed(da
 
     form = page.get_by_test_id("step-form-broker-review")
     await expect(form).to_be_visible(timeout=EXPECT_MS)
+    # what the playbook tells the person doing the step is shown beside its form
+    await expect(page.get_by_test_id("step-instructions-broker-review")).to_contain_text("Ask the broker")
     await expect(form).to_contain_text("at least 0")
     await form.get_by_label("resolution").select_option(label="duties_paid_by_us")
     await form.get_by_label("duty_amount").fill("-40")
