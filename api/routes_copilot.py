@@ -4,10 +4,12 @@ and is bound into the tools; nothing in the body can name another."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, Field
 
@@ -22,6 +24,7 @@ from copilot.client import openai_client
 from copilot.service import Answer, Copilot
 from pipeline import errors
 
+log = structlog.get_logger(__name__)
 routes = RouteTable()
 COPILOT = web.AppKey("copilot", Copilot)
 EVENT_STREAM = "text/event-stream"
@@ -119,5 +122,11 @@ async def ask_stream(request: web.Request) -> web.StreamResponse:
         error = service_error(exc)
         body = envelope(error.code, error.message, error.details, request_id_of(request))
         await response.write(_sse("error", {**body, "status": status_of(error)}))
+    except (ConnectionError, asyncio.CancelledError):
+        raise
+    except Exception:  # the answer is under way: an error event, and the end of the body, not a hang
+        log.exception("copilot stream failed", path=request.path)
+        body = envelope("INTERNAL_ERROR", "internal error; quote the request id", None, request_id_of(request))
+        await response.write(_sse("error", {**body, "status": 500}))
     await response.write_eof()
     return response

@@ -18,6 +18,9 @@ from pipeline.errors import RunNotFound, ValidationFailed
 
 routes = RouteTable()
 MAX_PATTERNS = 16
+MAX_EVENT_ID = (1 << 63) - 1
+"""Event ids are BIGINT: a larger resume point cannot be one, and the database refuses to compare with it."""
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
 _PATTERN = re.compile(r"^[A-Za-z0-9_\-*#]+(\.[A-Za-z0-9_\-*#]+)*$")
 
 
@@ -26,7 +29,8 @@ class RunStreamQuery(Body):
         None, max_length=1000, description="Comma-separated topic patterns: '*' one segment, '#' any (run.*,playbook.#)"
     )
     last_event_id: int | None = Field(
-        None, ge=0, description="Replay the log after this event id first; the Last-Event-ID header takes precedence"
+        None, ge=0, le=MAX_EVENT_ID,
+        description="Replay the log after this event id first; the Last-Event-ID header takes precedence"
     )
     access_token: str | None = Field(
         None, max_length=8192, description="The bearer token, for clients that cannot send headers (EventSource); "
@@ -55,7 +59,7 @@ def _last_event_id(request: web.Request, query: RunStreamQuery) -> int | None:
     header = request.headers.get("Last-Event-ID", "").strip()
     if not header:
         return query.last_event_id
-    if not header.isdigit() or len(header) > 19:
+    if not _EVENT_ID.fullmatch(header) or int(header) > MAX_EVENT_ID:  # isdigit() takes '²', which int() refuses
         message = "Last-Event-ID must be an event id sent by this stream"
         raise ValidationFailed(message, [{"field": "header.Last-Event-ID", "message": message}])
     return int(header)

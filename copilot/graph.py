@@ -19,6 +19,7 @@ from openai import AsyncOpenAI
 
 from config.settings import Settings
 from copilot.client import chat
+from copilot.errors import UpstreamFailed
 from copilot.tools import DEFINITIONS, TenantScope, cut, run_tool
 
 SUMMARY_CHARS = 300
@@ -54,14 +55,18 @@ async def model_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[st
     else:
         request["tools"] = DEFINITIONS
     completion = await chat(ctx.client, ctx.settings, **request)
-    reply = completion.choices[0].message
-    message: dict[str, Any] = {"role": "assistant", "content": reply.content or ""}
-    if reply.tool_calls and not last_turn:
-        message["tool_calls"] = [
-            {"id": call.id, "type": "function",
-             "function": {"name": call.function.name, "arguments": call.function.arguments}}
-            for call in reply.tool_calls
-        ]
+    try:  # the SDK does not validate answers: an endpoint's odd body must not end as a 500
+        reply = completion.choices[0].message
+        message: dict[str, Any] = {"role": "assistant", "content": reply.content or ""}
+        if reply.tool_calls and not last_turn:
+            message["tool_calls"] = [
+                {"id": call.id, "type": "function",
+                 "function": {"name": call.function.name, "arguments": call.function.arguments}}
+                for call in reply.tool_calls
+            ]
+    except (AttributeError, IndexError, KeyError, TypeError) as exc:
+        raise UpstreamFailed("the model endpoint answered something that is not a chat completion",
+                             {"upstream_status": 200}) from exc
     return {"messages": [message], "iterations": state["iterations"] + 1,
             "limit_reached": last_turn and state["iterations"] > 0}
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.catalog import Catalog
@@ -47,6 +47,18 @@ class TenantScope:
 
 class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _in_utc(cls, value: Any) -> Any:
+        """Times are read in UTC: one that has none (0001-01-01T00:00+01:00) is a bad argument,
+        not an OverflowError from the database driver."""
+        if isinstance(value, datetime):
+            try:
+                return value.astimezone(UTC)
+            except OverflowError as exc:
+                raise ValueError("the time is out of range") from exc
+        return value
 
 
 class ListRunsArgs(Args):

@@ -17,11 +17,15 @@ def topic_matches(pattern: str, topic: str) -> bool:
 
 
 def _match(pattern: tuple[str, ...], topic: tuple[str, ...]) -> bool:
-    if not pattern:
-        return not topic
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":
-        return any(_match(rest, topic[i:]) for i in range(len(topic) + 1))
-    if not topic:
-        return False
-    return (head == "*" or head == topic[0]) and _match(rest, topic[1:])
+    """One pass over the pattern, keeping every topic position its prefix can end at: linear in
+    pattern times topic, without recursion (a caller's ``#.#.#…`` once took minutes, or blew the
+    stack inside the bus's publish)."""
+    reached = {0}
+    for head in pattern:
+        if head == "#":
+            reached = set(range(min(reached), len(topic) + 1))
+        else:
+            reached = {i + 1 for i in reached if i < len(topic) and head in ("*", topic[i])}
+            if not reached:
+                return False
+    return len(topic) in reached
