@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.catalog import Catalog
+from eventbus.topics import topic_matches
 from store.events import EventRepository
 from store.insights import run_statistics, search_events
 from store.records import EventRecord, RunRecord
@@ -138,20 +139,6 @@ async def get_run(scope: TenantScope, args: RunArgs) -> Any:
     return {**_run_summary(run), "trigger_type": run.trigger_type, "trigger_ref": run.trigger_ref,
             "started_by": run.started_by, "exception": run.exception,
             **{k: run.state[k] for k in keep if k in run.state}}
-
-
-def topic_matches(pattern: str, topic: str) -> bool:
-    """``*`` is one dot-separated segment, ``#`` zero or more of them (as the event bus reads it)."""
-    return _match(tuple(pattern.split(".")), tuple(topic.split(".")))
-
-
-def _match(pattern: tuple[str, ...], topic: tuple[str, ...]) -> bool:
-    if not pattern:
-        return not topic
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":
-        return any(_match(rest, topic[i:]) for i in range(len(topic) + 1))
-    return bool(topic) and head in ("*", topic[0]) and _match(rest, topic[1:])
 
 
 async def get_run_events(scope: TenantScope, args: RunEventsArgs) -> Any:

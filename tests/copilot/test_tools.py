@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from copilot.tools import TenantScope, run_tool, topic_matches
+from copilot.tools import TenantScope, run_tool
+from eventbus import topic_matches
 from store.records import ScheduleRecord
 from store.schedules import ScheduleRepository
 
