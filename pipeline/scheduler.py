@@ -282,11 +282,15 @@ class ScheduleService(ScheduleChanges):
         # Capped: a wake with nothing due only arms again, and a time near the end of the calendar
         # plus its jitter would not fit in a datetime.
         due_in = (record.next_fire_at - self.clock() + self._delay(record)).total_seconds()
-        delay = min(max(0.0, due_in), MAX_TIMER_SECONDS)
-        wake_at = datetime.now(UTC) + timedelta(seconds=delay)
+        self._set_timer(tenant_id, schedule_id, min(max(0.0, due_in), MAX_TIMER_SECONDS))
+
+    def _set_timer(self, tenant_id: str, schedule_id: str, seconds: float) -> None:
+        """The schedule's one timer job, replaced: wake it ``seconds`` from now (real time)."""
+        assert self._timer is not None
         self._timer.add_job(
-            self._timed_wake, trigger=DateTrigger(run_date=wake_at), args=[tenant_id, schedule_id], id=job_id,
-            replace_existing=True, misfire_grace_time=None, coalesce=True,
+            self._timed_wake, trigger=DateTrigger(run_date=datetime.now(UTC) + timedelta(seconds=seconds)),
+            args=[tenant_id, schedule_id], id=f"{tenant_id}/{schedule_id}", replace_existing=True,
+            misfire_grace_time=None, coalesce=True,
         )
 
     async def _timed_wake(self, tenant_id: str, schedule_id: str) -> None:
@@ -297,11 +301,7 @@ class ScheduleService(ScheduleChanges):
         except Exception:
             log.exception("a schedule's wake failed; trying again", schedule_id=schedule_id, retry_seconds=WAKE_RETRY)
             if self._timer is not None and self._timer.running:
-                self._timer.add_job(
-                    self._timed_wake, trigger=DateTrigger(run_date=datetime.now(UTC) + timedelta(seconds=WAKE_RETRY)),
-                    args=[tenant_id, schedule_id], id=f"{tenant_id}/{schedule_id}", replace_existing=True,
-                    misfire_grace_time=None, coalesce=True,
-                )
+                self._set_timer(tenant_id, schedule_id, WAKE_RETRY)
 
     def _delay(self, record: ScheduleRecord) -> timedelta:
         """The jitter of the schedule's next fire: drawn once per fire time, so the timer and a
