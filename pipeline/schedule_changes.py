@@ -138,11 +138,10 @@ class ScheduleChanges:
                 raise ValidationFailed(f"invalid {details[0]['field']}: {details[0]['message']}", details) from exc
             settings = self._checked(settings, "body.", tenant_id)
             now = self.clock()
-            updated = replace(
-                record, workflow_id=settings.workflow, settings=_stored(settings), paused=settings.paused,
+            updated = edited(
+                record, now, actor, workflow_id=settings.workflow, settings=_stored(settings), paused=settings.paused,
                 paused_reason=(record.paused_reason or "paused by hand") if settings.paused else None,
                 consecutive_failures=0 if not settings.paused and record.paused else record.consecutive_failures,
-                version=record.version + 1, updated_at=now, updated_by=actor,
             )
             if "trigger" in changes or record.paused != updated.paused:
                 updated = replace(updated, next_fire_at=self._next_after(updated, now))
@@ -160,10 +159,9 @@ class ScheduleChanges:
             if record.paused == paused:
                 return record
             now = self.clock()
-            updated = replace(
-                record, paused=paused, paused_reason=(reason or "paused by hand") if paused else None,
+            updated = edited(
+                record, now, actor, paused=paused, paused_reason=(reason or "paused by hand") if paused else None,
                 consecutive_failures=record.consecutive_failures if paused else 0,
-                version=record.version + 1, updated_at=now, updated_by=actor,
             )
             updated = replace(updated, next_fire_at=self._next_after(updated, now))
             entry = self.entry(record, "paused" if paused else "resumed", actor, detail={"reason": reason})
@@ -177,8 +175,7 @@ class ScheduleChanges:
         async with self.lock(tenant_id, schedule_id):
             record = await self.get(tenant_id, schedule_id)
             now = self.clock()
-            updated = replace(record, deleted=True, next_fire_at=None, version=record.version + 1,
-                              updated_at=now, updated_by=actor)
+            updated = edited(record, now, actor, deleted=True, next_fire_at=None)
             await self.repo.save(updated, is_new=False, log=[self.entry(record, "deleted", actor)])
             self.arm(tenant_id, schedule_id, None)
 
@@ -240,6 +237,11 @@ class ScheduleChanges:
             except ValidationFailed as exc:
                 log.warning("declared schedule not loaded", schedule_id=declaration.id, tenant=declaration.tenant,
                             problem=exc.message, details=exc.details)
+
+
+def edited(record: ScheduleRecord, now: datetime, actor: str, **changes: Any) -> ScheduleRecord:
+    """``record`` with ``changes`` made by ``actor``, at the next version."""
+    return replace(record, **changes, version=record.version + 1, updated_at=now, updated_by=actor)
 
 
 def _stored(settings: ScheduleSettings) -> dict[str, Any]:

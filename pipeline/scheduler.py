@@ -26,7 +26,7 @@ from apscheduler.triggers.date import DateTrigger
 from config.schedules import DeclaredSchedule, ScheduleSettings
 from pipeline.clock import Clock
 from pipeline.launcher import Launcher
-from pipeline.schedule_changes import ScheduleChanges
+from pipeline.schedule_changes import ScheduleChanges, edited
 from pipeline.schedule_plan import DuePlan, plan_due
 from pipeline.statuses import RunStatus
 from store.records import IdempotentResponse, RunRecord, ScheduleLogEntry, ScheduleRecord
@@ -235,7 +235,7 @@ class ScheduleService(ScheduleChanges):
                 changes.update(paused=True, paused_reason=reason, next_fire_at=None)
                 entries.append(self.entry(record, "auto_paused", "system:scheduler", run_id=run.id if run else None,
                                           detail={"reason": reason, "last_error": error or _error_of(run)}))
-            record = await self.repo.save(_bumped(record, self.clock(), "system:scheduler", **changes), is_new=False,
+            record = await self.repo.save(edited(record, self.clock(), "system:scheduler", **changes), is_new=False,
                                           log=entries)
             self.arm(*key, record)
 
@@ -332,10 +332,6 @@ def _iso(moment: datetime) -> str:
 
 def _error_of(run: RunRecord | None) -> str | None:
     return run.state.get("error") if run is not None else None
-
-
-def _bumped(record: ScheduleRecord, now: datetime, actor: str, **changes: Any) -> ScheduleRecord:
-    return replace(record, **changes, version=record.version + 1, updated_at=now, updated_by=actor)
 
 
 def _advanced(

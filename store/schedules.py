@@ -3,7 +3,7 @@ scan; a change is written only over the version it was made from."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -67,10 +67,6 @@ class ScheduleRepository:
             if log:
                 await conn.execute(insert(schedule_log), [_log_row(e) for e in log])
         return record
-
-    async def overwrite(self, record: ScheduleRecord, **changes: Any) -> ScheduleRecord:
-        """``record`` with ``changes`` and the next version, saved."""
-        return await self.save(replace(record, **changes, version=record.version + 1), is_new=False)
 
     async def log(self, entries: list[ScheduleLogEntry]) -> None:
         if entries:
