@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
-from config.yaml_source import Declaration, load_model
+from config.yaml_source import Declaration, check_unique_per_tenant, load_model
 
 ScheduleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 OverlapPolicy = Literal["skip", "buffer_one", "allow_all"]
@@ -98,12 +98,7 @@ class ScheduleFile(Declaration):
 
     @model_validator(mode="after")
     def _ids_unique_per_tenant(self) -> ScheduleFile:
-        seen: set[tuple[str, str]] = set()
-        for schedule in self.schedules:
-            key = (schedule.tenant, schedule.id)
-            if key in seen:
-                raise ValueError(f"schedule {schedule.id!r} is declared twice for tenant {schedule.tenant!r}")
-            seen.add(key)
+        check_unique_per_tenant(self.schedules, "schedule")
         return self
 
 

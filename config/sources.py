@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from config.yaml_source import Declaration, load_model
+from config.yaml_source import Declaration, check_unique_per_tenant, load_model
 
 
 class _SourceBase(Declaration):
@@ -52,12 +52,7 @@ class SourceFile(Declaration):
 
     @model_validator(mode="after")
     def _ids_unique_per_tenant(self) -> SourceFile:
-        seen: set[tuple[str, str]] = set()
-        for source in self.sources:
-            key = (source.tenant, source.id)
-            if key in seen:
-                raise ValueError(f"source {source.id!r} is declared twice for tenant {source.tenant!r}")
-            seen.add(key)
+        check_unique_per_tenant(self.sources, "source")
         return self
 
     def get(self, tenant_id: str, source_id: str) -> JsonlSource | HttpSource | None:

@@ -19,6 +19,16 @@ class Declaration(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_unique_per_tenant(items: Sequence[BaseModel], what: str) -> None:
+    """Raise ``ValueError`` naming the first ``(tenant, id)`` declared twice in one file."""
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        key = (item.tenant, item.id)  # type: ignore[attr-defined]
+        if key in seen:
+            raise ValueError(f"{what} {key[1]!r} is declared twice for tenant {key[0]!r}")
+        seen.add(key)
+
+
 class ConfigError(Exception):
     """A declarative file that cannot be used; names the file, the line and the field."""
 
