@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from config.settings import Settings
-from pipeline.errors import Unauthorized
+from domain.errors import Unauthorized
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", "Principal")  # type: ignore[arg-type]
 

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pipeline import errors
+from domain import errors
 
 HTTP_STATUS: dict[type[errors.AutopilotError], int] = {
     errors.ValidationFailed: 400,

@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from api.keys import CLOCK, IDEMPOTENCY
-from pipeline.errors import IdempotencyKeyReused, ValidationFailed
+from domain.errors import IdempotencyKeyReused, ValidationFailed
 from store.records import IdempotentResponse
 
 HEADER = "Idempotency-Key"

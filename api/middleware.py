@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 
 from api.errors import error_response, status_of
-from pipeline.errors import AutopilotError
+from domain.errors import AutopilotError
 
 log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -22,7 +22,7 @@ from api.routing import RouteTable, read_body, respond
 from copilot import errors as copilot_errors
 from copilot.client import openai_client
 from copilot.service import Answer, Copilot
-from pipeline import errors
+from domain import errors
 
 log = structlog.get_logger(__name__)
 routes = RouteTable()

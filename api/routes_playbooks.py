@@ -20,7 +20,7 @@ from api.schemas import (
     StepCompletionResponse,
 )
 from api.views import playbook_status
-from pipeline.errors import RunChanged, StepAlreadyTerminal
+from domain.errors import RunChanged, StepAlreadyTerminal
 from pipeline.step_completion import StepCompletion, steps_ready_after
 from store.records import RunRecord
 

@@ -12,8 +12,8 @@ from api.routing import RouteTable, read_query, respond
 from api.schemas import EventPage, PendingRunList, RunDetail, RunPage
 from api.views import event_out, pending_item, run_detail, run_summary
 from eventbus import topic_matches
-from pipeline.errors import RunNotFound
-from pipeline.statuses import RunStatus
+from domain.errors import RunNotFound
+from domain.statuses import RunStatus
 from store.records import RunRecord
 
 routes = RouteTable()

@@ -14,7 +14,7 @@ from api.routes_runs import run_in_path
 from api.routing import RouteTable, read_query
 from api.schemas import EventOut
 from api.sse import EVENT_STREAM, StreamFilter, serve
-from pipeline.errors import RunNotFound, ValidationFailed
+from domain.errors import RunNotFound, ValidationFailed
 
 routes = RouteTable()
 MAX_PATTERNS = 16

@@ -19,9 +19,9 @@ from api.schemas import (
     WorkflowList,
     WorkflowOut,
 )
-from pipeline.errors import RunNotPaused
+from domain.errors import RunNotPaused
 from pipeline.hitl import RESUMED_TOPIC, Decider
-from pipeline.statuses import RunStatus
+from domain.statuses import RunStatus
 from store.records import RunRecord
 
 routes = RouteTable()

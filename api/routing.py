@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from api.auth import PRINCIPAL
 from api.keys import CATALOG
-from pipeline.errors import Forbidden, ValidationFailed
+from domain.errors import Forbidden, ValidationFailed
 from pipeline.validation import validate
 
 M = TypeVar("M", bound=BaseModel)

@@ -16,7 +16,7 @@ import jwt
 
 from api.auth import Principal
 from config.settings import Settings
-from pipeline.errors import Unauthorized
+from domain.errors import Unauthorized
 
 REQUIRED_CLAIMS = ("sub", "tenant", "roles", "exp")
 MAX_SUBJECT = 120  # the actor "user:<sub>" must fit the store's 128 characters

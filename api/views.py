@@ -14,7 +14,7 @@ from api.schemas import (
     StepProgress,
 )
 from config.catalog import Catalog
-from pipeline.statuses import STAGE_OF, RunStatus
+from domain.statuses import STAGE_OF, RunStatus
 from store.records import EventRecord, RunRecord
 
 

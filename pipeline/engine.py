@@ -19,12 +19,12 @@ from config.catalog import Catalog
 from eventbus import EventBus
 from pipeline.clock import Clock, IdFactory, utc_now
 from pipeline.committer import GroupCommitter
-from pipeline.errors import LoopConflict, RunChanged, RunNotFound, RunNotPaused, StepNotFound
+from domain.errors import LoopConflict, RunChanged, RunNotFound, RunNotPaused, StepNotFound
 from pipeline.hitl import Decider, apply_decision, check_decider, check_payload
 from pipeline.outcomes import fail
 from pipeline.recalculation import recalculate
 from pipeline.stages import STAGES, record_triage
-from pipeline.statuses import RunStatus
+from domain.statuses import RunStatus
 from pipeline.step_completion import StepCompletion, complete_step
 from pipeline.tool_results import record_call
 from pipeline.transition import Transition

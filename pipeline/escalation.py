@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from config.policies import DEFAULT_DECIDERS, ExpiryPolicy
 from config.severity import Severity
 from pipeline.hitl import apply_decision
-from pipeline.statuses import TERMINAL, RunStatus
+from domain.statuses import TERMINAL, RunStatus
 from pipeline.transition import Transition
 
 AT_RISK, BREACHED = "at_risk", "breached"

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from pipeline.jobs import JobContext
-from pipeline.statuses import TERMINAL
+from domain.statuses import TERMINAL
 from store.digests import FinishedRun, finished_runs
 
 TOP_REASONS = 5

@@ -12,9 +12,9 @@ import orjson
 from jsonschema import Draft202012Validator
 
 from config.policies import DEFAULT_DECIDERS, ApprovalGate
-from pipeline.errors import AlreadyApproved, Forbidden, ValidationFailed
+from domain.errors import AlreadyApproved, Forbidden, ValidationFailed
 from pipeline.outcomes import record_feedback
-from pipeline.statuses import RunStatus
+from domain.statuses import RunStatus
 from pipeline.transition import Transition
 
 RESUMED_TOPIC = "dashboard.hitl_resumed"

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from config.catalog import Catalog
 from pipeline.clock import Clock
 from pipeline.engine import PipelineEngine
-from pipeline.statuses import RunStatus
+from domain.statuses import RunStatus
 from pipeline.transition import Transition
 from store.records import IdempotentResponse, RunRecord
 from store.writer import WriteConflict

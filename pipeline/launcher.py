@@ -13,7 +13,7 @@ from agents.exception_input import ExceptionIn
 from config.catalog import Catalog
 from config.workflows import Workflow
 from pipeline.engine import PipelineEngine
-from pipeline.errors import ValidationFailed, WorkflowNotFound
+from domain.errors import ValidationFailed, WorkflowNotFound
 from pipeline.jobs import JobRunner
 from pipeline.validation import validate
 from store.records import IdempotentResponse, RunRecord

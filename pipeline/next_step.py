@@ -8,7 +8,7 @@ from typing import Any
 
 from agents.resolution import DONE
 from config.catalog import Catalog
-from pipeline.statuses import ACTIVE, STAGE_OF, RunStatus
+from domain.statuses import ACTIVE, STAGE_OF, RunStatus
 from store.records import RunRecord
 
 _LOOP_STATUS = {

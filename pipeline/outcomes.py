@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agents.feedback import summarize
-from pipeline.statuses import RunStatus
+from domain.statuses import RunStatus
 from pipeline.transition import Transition
 
 OPEN = frozenset({"pending", "ready", "in_progress", "waiting_for_input", "waiting_for_signal"})

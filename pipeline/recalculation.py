@@ -10,9 +10,9 @@ from agents.policy import choose_playbook, evaluate_policy
 from agents.resolution import DONE
 from agents.triage import triage
 from config.catalog import Catalog
-from pipeline.errors import LoopConflict, RunNotActive
+from domain.errors import LoopConflict, RunNotActive
 from pipeline.hitl import pause
-from pipeline.statuses import TERMINAL, RunStatus
+from domain.statuses import TERMINAL, RunStatus
 from pipeline.transition import Transition
 
 RECALCULATED_TOPIC = "playbook.recalculated"

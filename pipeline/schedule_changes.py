@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from config.schedules import DeclaredSchedule, ScheduleSettings
 from pipeline.calendar import Calendar
 from pipeline.clock import Clock
-from pipeline.errors import ScheduleExists, ScheduleNotFound, ValidationFailed
+from domain.errors import ScheduleExists, ScheduleNotFound, ValidationFailed
 from pipeline.launcher import Launcher
 from pipeline.validation import field_errors
 from store.records import RunRecord, ScheduleLogEntry, ScheduleRecord

@@ -28,7 +28,7 @@ from pipeline.clock import Clock
 from pipeline.launcher import Launcher
 from pipeline.schedule_changes import ScheduleChanges, edited
 from pipeline.schedule_plan import DuePlan, plan_due
-from pipeline.statuses import RunStatus
+from domain.statuses import RunStatus
 from store.records import IdempotentResponse, RunRecord, ScheduleLogEntry, ScheduleRecord
 from store.schedules import ScheduleRepository
 from store.writer import WriteConflict

@@ -14,10 +14,10 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.errors import RunChanged, RunNotFound
+from domain.errors import RunChanged, RunNotFound
 from pipeline.escalation import Outcome, expire_approval, mark_sla
 from pipeline.jobs import JobContext
-from pipeline.statuses import TERMINAL, RunStatus
+from domain.statuses import TERMINAL, RunStatus
 from pipeline.transition import Transition
 from store.records import RunRecord
 

@@ -14,7 +14,7 @@ from agents.triage import triage
 from config.catalog import Catalog
 from pipeline.hitl import STEP_FAILED_GATE, pause
 from pipeline.outcomes import fail, record_feedback
-from pipeline.statuses import RunStatus
+from domain.statuses import RunStatus
 from pipeline.transition import Transition
 
 Stage = Callable[[Transition, Catalog], None]

@@ -10,7 +10,7 @@ from typing import Any
 from agents.resolution import playbook_fields
 from config.output_contract import contract_problems
 from config.playbooks import Playbook
-from pipeline.errors import (
+from domain.errors import (
     Forbidden,
     RunNotWaiting,
     StepAlreadyTerminal,
@@ -18,7 +18,7 @@ from pipeline.errors import (
     StepNotFound,
     ValidationFailed,
 )
-from pipeline.statuses import RunStatus
+from domain.statuses import RunStatus
 from pipeline.transition import Transition
 
 COMPLETABLE = ("in_progress", "waiting_for_input", "waiting_for_signal", "ready")

@@ -8,7 +8,7 @@ from typing import Any
 from agents.resolution import playbook_fields
 from config.output_contract import contract_problems
 from config.playbooks import Playbook
-from pipeline.statuses import RunStatus
+from domain.statuses import RunStatus
 from pipeline.transition import Transition
 
 ACTOR = "agent:resolution"

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from pipeline.errors import ValidationFailed
+from domain.errors import ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 

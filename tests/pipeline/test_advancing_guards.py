@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from pipeline.errors import LoopConflict, RunNotFound
+from domain.errors import LoopConflict, RunNotFound
 from tests.pipeline.test_tool_calls import carrier, catalog_with, run_through  # noqa: F401
 
 

@@ -10,7 +10,7 @@ import pytest
 from config.policies import DEFAULT_GATE_SCHEMA
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
-from pipeline.errors import ValidationFailed
+from domain.errors import ValidationFailed
 from tests.api.conftest import exception_body
 
 

@@ -16,7 +16,7 @@ from config.catalog import Catalog
 from config.policies import DEFAULT_GATE_SCHEMA
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
-from pipeline.errors import RunNotFound, RunNotPaused, ValidationFailed
+from domain.errors import RunNotFound, RunNotPaused, ValidationFailed
 from pipeline.stages import triage_stage
 from pipeline.transition import Transition
 from store.events import EventRepository

@@ -19,7 +19,7 @@ from config.catalog import Catalog
 from config.schedules import DeclaredSchedule, ScheduleSettings
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
-from pipeline.errors import ScheduleExists, ScheduleNotFound, ValidationFailed
+from domain.errors import ScheduleExists, ScheduleNotFound, ValidationFailed
 from pipeline.feedback_digest import DigestParams
 from pipeline.job_kinds import JOB_KINDS
 from pipeline.jobs import JobContext, JobKind, JobRunner

@@ -20,7 +20,7 @@ from config.catalog import Catalog
 from config.policies import ExpiryPolicy
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
-from pipeline.errors import Forbidden
+from domain.errors import Forbidden
 from pipeline.escalation import mark_sla
 from pipeline.hitl import Decider
 from pipeline.job_kinds import JOB_KINDS

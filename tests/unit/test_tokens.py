@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from api.tokens import TokenService
-from pipeline.errors import Unauthorized
+from domain.errors import Unauthorized
 
 SECRET = "s" * 48
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
