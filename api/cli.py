@@ -19,7 +19,7 @@ from api.keys import CATALOG
 from api.logs import AccessLogger, configure_logging
 from api.tokens import TokenService
 from config.settings import SETTINGS_FILE_ENV, Settings
-from pipeline.runtime import tune_garbage_collector
+from pipeline.gc_tuning import tune_garbage_collector
 from store.database import migrate, open_engine, schema_status
 
 DEMO_ROLES = ["viewer", "operator", "approver", "admin"]

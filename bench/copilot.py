@@ -44,7 +44,7 @@ from config.catalog import load_catalog  # noqa: E402
 from config.settings import SHIPPED_CONFIG_DIR, Settings  # noqa: E402
 from copilot.service import Copilot  # noqa: E402
 from pipeline.clock import IdFactory  # noqa: E402
-from pipeline.runtime import tune_garbage_collector  # noqa: E402
+from pipeline.gc_tuning import tune_garbage_collector  # noqa: E402
 from store.database import migrate, open_engine  # noqa: E402
 from store.types import dumps_json, sqlite_timestamp  # noqa: E402
 

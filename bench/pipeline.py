@@ -70,7 +70,7 @@ from config.catalog import load_catalog  # noqa: E402
 from config.settings import SHIPPED_CONFIG_DIR  # noqa: E402
 from eventbus import InProcessBus  # noqa: E402
 from pipeline.engine import PipelineEngine  # noqa: E402
-from pipeline.runtime import tune_garbage_collector  # noqa: E402
+from pipeline.gc_tuning import tune_garbage_collector  # noqa: E402
 from store.database import migrate, open_engine  # noqa: E402
 
 TENANT = "acme"

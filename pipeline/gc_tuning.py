@@ -1,4 +1,4 @@
-"""Process settings for a long-running engine."""
+"""Garbage-collector settings for a long-running engine."""
 
 from __future__ import annotations
 
