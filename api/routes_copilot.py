@@ -19,7 +19,6 @@ from api.errors import envelope, status_of
 from api.keys import CATALOG, CLOCK, DB, SETTINGS
 from api.middleware import request_id_of
 from api.routing import RouteTable, read_body, respond
-from copilot import errors as copilot_errors
 from copilot.client import openai_client
 from copilot.service import Answer, Copilot
 from domain import errors
@@ -54,18 +53,6 @@ class CopilotResponse(BaseModel):
     limit_reached: bool = Field(False, description="The answer stopped at copilot_max_iterations")
 
 
-_ERRORS: dict[type[copilot_errors.CopilotFailure], type[errors.AutopilotError]] = {
-    copilot_errors.NotConfigured: errors.CopilotUnavailable,
-    copilot_errors.UpstreamFailed: errors.CopilotUpstreamFailed,
-    copilot_errors.UpstreamTimeout: errors.CopilotUpstreamTimeout,
-    copilot_errors.UnknownThread: errors.ThreadNotFound,
-}
-
-
-def service_error(exc: copilot_errors.CopilotFailure) -> errors.AutopilotError:
-    return _ERRORS.get(type(exc), errors.AutopilotError)(exc.message, exc.details)
-
-
 def response_of(answer: Answer) -> CopilotResponse:
     return CopilotResponse(
         reply=answer.reply, tools_used=[CopilotToolCall(**t) for t in answer.tools_used],
@@ -86,10 +73,7 @@ async def copilot_context(app: web.Application) -> AsyncIterator[None]:
               body=CopilotQuery, responses={200: CopilotResponse}, permission="runs:read", tag="copilot")
 async def ask(request: web.Request) -> web.Response:
     query, _ = await read_body(request, CopilotQuery)
-    try:
-        answer = await request.app[COPILOT].ask(request[PRINCIPAL].tenant, query.query, query.thread_id)
-    except copilot_errors.CopilotFailure as exc:
-        raise service_error(exc) from exc
+    answer = await request.app[COPILOT].ask(request[PRINCIPAL].tenant, query.query, query.thread_id)
     return respond(response_of(answer))
 
 
@@ -103,10 +87,8 @@ def _sse(event: str, data: Any) -> bytes:
 async def ask_stream(request: web.Request) -> web.StreamResponse:
     query, _ = await read_body(request, CopilotQuery)
     steps = request.app[COPILOT].stream(request[PRINCIPAL].tenant, query.query, query.thread_id)
-    try:  # failures before the first step (not configured, unknown thread, first model call) answer plainly
-        first = await anext(steps)
-    except copilot_errors.CopilotFailure as exc:
-        raise service_error(exc) from exc
+    # failures before the first step (not configured, unknown thread, first model call) answer plainly
+    first = await anext(steps)
     response = web.StreamResponse(headers={"Content-Type": EVENT_STREAM, "Cache-Control": "no-cache"})
     await response.prepare(request)
     step: tuple[str, Any] | None = first
@@ -118,10 +100,9 @@ async def ask_stream(request: web.Request) -> web.StreamResponse:
             else:
                 await response.write(_sse("tool_call", CopilotToolCall(**value).model_dump(mode="json")))
             step = await anext(steps, None)
-    except copilot_errors.CopilotFailure as exc:
-        error = service_error(exc)
-        body = envelope(error.code, error.message, error.details, request_id_of(request))
-        await response.write(_sse("error", {**body, "status": status_of(error)}))
+    except errors.AutopilotError as exc:
+        body = envelope(exc.code, exc.message, exc.details, request_id_of(request))
+        await response.write(_sse("error", {**body, "status": status_of(exc)}))
     except (ConnectionError, asyncio.CancelledError):
         raise
     except Exception:  # the answer is under way: an error event, and the end of the body, not a hang

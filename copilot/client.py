@@ -1,6 +1,6 @@
 """The model endpoint: an ``AsyncOpenAI`` client built from settings, and one call to it with
 our own retries (the client's are off), so 429/5xx back off as configured and every failure
-ends as one of the copilot's errors."""
+ends as one of the copilot's errors in ``domain.errors``."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import openai
 from openai import AsyncOpenAI
 
 from config.settings import Settings
-from copilot.errors import NotConfigured, UpstreamFailed, UpstreamTimeout
+from domain.errors import CopilotUnavailable, CopilotUpstreamFailed, CopilotUpstreamTimeout
 
 
-def not_configured(settings: Settings) -> NotConfigured:
+def not_configured(settings: Settings) -> CopilotUnavailable:
     missing = settings.llm_missing
-    return NotConfigured(
+    return CopilotUnavailable(
         f"The copilot is not configured: set {' and '.join(missing)} (and AUTOPILOT_LLM_API_KEY if the endpoint "
         "needs one) to an OpenAI-compatible endpoint and model.",
         {"missing_settings": missing},
@@ -45,14 +45,14 @@ def _retryable(exc: Exception) -> bool:
 
 async def chat(client: AsyncOpenAI, settings: Settings, **request: Any) -> Any:
     """One chat completion; 429, 5xx and refused connections are retried with doubling backoff
-    (``llm_max_retries``, ``llm_retry_backoff_seconds``), then ``UpstreamFailed``; a timeout is
-    ``UpstreamTimeout`` at once (waiting again would double the wait)."""
+    (``llm_max_retries``, ``llm_retry_backoff_seconds``), then ``CopilotUpstreamFailed``; a
+    timeout is ``CopilotUpstreamTimeout`` at once (waiting again would double the wait)."""
     attempts = settings.llm_max_retries + 1
     for attempt in range(attempts):
         try:
             return await client.chat.completions.create(model=settings.llm_model, **request)
         except openai.APITimeoutError as exc:
-            raise UpstreamTimeout(
+            raise CopilotUpstreamTimeout(
                 f"the model endpoint did not answer within {settings.llm_timeout_seconds:g} s",
                 {"timeout_seconds": settings.llm_timeout_seconds},
             ) from exc
@@ -60,13 +60,13 @@ async def chat(client: AsyncOpenAI, settings: Settings, **request: Any) -> Any:
             status = getattr(exc, "status_code", None)
             if not _retryable(exc) or attempt == attempts - 1:
                 tried = f" after {attempt + 1} attempts" if _retryable(exc) else ""
-                raise UpstreamFailed(
+                raise CopilotUpstreamFailed(
                     f"the model endpoint failed{tried}: {status or 'no answer'} {_reason(exc)}".rstrip(),
                     {"upstream_status": status, "attempts": attempt + 1},
                 ) from exc
             await asyncio.sleep(settings.llm_retry_backoff_seconds * 2**attempt)
         except openai.APIError as exc:  # an answer that is not a chat completion
-            raise UpstreamFailed(f"the model endpoint answered something unusable: {_reason(exc)}") from exc
+            raise CopilotUpstreamFailed(f"the model endpoint answered something unusable: {_reason(exc)}") from exc
     raise AssertionError("unreachable")
 
 

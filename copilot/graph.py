@@ -19,8 +19,8 @@ from openai import AsyncOpenAI
 
 from config.settings import Settings
 from copilot.client import chat
-from copilot.errors import UpstreamFailed
 from copilot.tools import DEFINITIONS, TenantScope, cut, run_tool
+from domain.errors import CopilotUpstreamFailed
 
 SUMMARY_CHARS = 300
 
@@ -65,7 +65,7 @@ async def model_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[st
                 for call in reply.tool_calls
             ]
     except (AttributeError, IndexError, KeyError, TypeError) as exc:
-        raise UpstreamFailed("the model endpoint answered something that is not a chat completion",
+        raise CopilotUpstreamFailed("the model endpoint answered something that is not a chat completion",
                              {"upstream_status": 200}) from exc
     return {"messages": [message], "iterations": state["iterations"] + 1,
             "limit_reached": last_turn and state["iterations"] > 0}

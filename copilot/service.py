@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from config.catalog import Catalog
 from config.settings import Settings
 from copilot.client import not_configured
-from copilot.errors import UnknownThread
 from copilot.graph import GRAPH, LoopContext
 from copilot.tools import TenantScope
+from domain.errors import ThreadNotFound
 from store.copilot_threads import CopilotThreadRepository
 
 SYSTEM_PROMPT = """You are the Autopilot copilot. Operations staff ask you about runs of the exception pipeline \
@@ -84,7 +84,7 @@ class Copilot:
         if thread_id is not None:
             stored = await self.threads.messages(tenant_id, thread_id)
             if stored is None:
-                raise UnknownThread(f"no copilot thread {thread_id}", {"thread_id": thread_id})
+                raise ThreadNotFound(f"no copilot thread {thread_id}", {"thread_id": thread_id})
             history = _recent_turns(stored, self.settings.copilot_thread_turns)
         now = self.clock()
         context = LoopContext(

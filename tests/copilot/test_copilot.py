@@ -8,9 +8,9 @@ import json
 import httpx
 import pytest
 
-from copilot.errors import NotConfigured, UnknownThread, UpstreamFailed, UpstreamTimeout
 from copilot.service import Copilot
 from copilot.tools import TOOLS
+from domain.errors import CopilotUnavailable, CopilotUpstreamFailed, CopilotUpstreamTimeout, ThreadNotFound
 from tests.copilot.conftest import GLOBEX_MARKER, INJECTION, call, completion, llm_settings
 
 
@@ -96,9 +96,9 @@ async def test_a_follow_up_sees_the_thread_and_another_tenant_cannot(copilot_for
     roles = [m["role"] for m in model.requests[2]["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
     assert model.requests[2]["messages"][4]["content"] == f"One run waits: {seeded.acme_paused}."
-    with pytest.raises(UnknownThread):
+    with pytest.raises(ThreadNotFound):
         await copilot.ask("globex", "which gate?", first.thread_id)
-    with pytest.raises(UnknownThread):
+    with pytest.raises(ThreadNotFound):
         await copilot.ask("acme", "which gate?", "thr_never_made")
 
 
@@ -115,7 +115,7 @@ async def test_a_thread_keeps_only_the_last_turns(copilot_for, model, seeded):
 async def test_without_an_endpoint_it_says_what_to_set(seeded, catalog, clock, tmp_path):
     copilot = Copilot(llm_settings(tmp_path, llm_base_url=None, llm_model=None), seeded.db, catalog, client=None,
                       clock=clock)
-    with pytest.raises(NotConfigured) as raised:
+    with pytest.raises(CopilotUnavailable) as raised:
         await copilot.ask("acme", "anything?")
     assert "AUTOPILOT_LLM_BASE_URL" in raised.value.message and "AUTOPILOT_LLM_MODEL" in raised.value.message
 
@@ -130,7 +130,7 @@ async def test_429_and_5xx_are_retried_then_it_answers(copilot_for, model):
 
 async def test_5xx_until_the_retries_run_out_is_an_upstream_failure(copilot_for, model):
     model.answers(*[httpx.Response(500, json={"error": {"message": "down"}})] * 3)
-    with pytest.raises(UpstreamFailed) as raised:
+    with pytest.raises(CopilotUpstreamFailed) as raised:
         await copilot_for(llm_max_retries=2).ask("acme", "anything?")
     model.finish()
     assert raised.value.details == {"upstream_status": 500, "attempts": 3}
@@ -138,7 +138,7 @@ async def test_5xx_until_the_retries_run_out_is_an_upstream_failure(copilot_for,
 
 async def test_a_refusal_is_not_retried(copilot_for, model):
     model.answers(httpx.Response(401, json={"error": {"message": "bad key"}}))
-    with pytest.raises(UpstreamFailed) as raised:
+    with pytest.raises(CopilotUpstreamFailed) as raised:
         await copilot_for(llm_max_retries=2).ask("acme", "anything?")
     model.finish()
     assert raised.value.details["upstream_status"] == 401 and "bad key" in raised.value.message
@@ -146,7 +146,7 @@ async def test_a_refusal_is_not_retried(copilot_for, model):
 
 async def test_a_timeout_is_an_upstream_timeout(copilot_for, model):
     model.answers(httpx.ReadTimeout("no answer"))
-    with pytest.raises(UpstreamTimeout):
+    with pytest.raises(CopilotUpstreamTimeout):
         await copilot_for(llm_max_retries=2).ask("acme", "anything?")
     model.finish()
 

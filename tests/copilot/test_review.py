@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from copilot.errors import UpstreamFailed
+from domain.errors import CopilotUpstreamFailed
 from tests.copilot.conftest import call, completion
 from tests.copilot.test_api import ASK, apis, sse  # noqa: F401  (the fixture)
 
@@ -26,7 +26,7 @@ NO_MESSAGE = {"id": "x", "object": "chat.completion", "created": 0, "model": "m"
 @pytest.mark.parametrize("body", [NO_CHOICES, NOT_A_COMPLETION, NO_MESSAGE])
 async def test_a_malformed_completion_is_an_upstream_error(copilot_for, model, body):
     model.answers(_raw(body))
-    with pytest.raises(UpstreamFailed):
+    with pytest.raises(CopilotUpstreamFailed):
         await copilot_for().ask("acme", "what is paused?")
 
 
