@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+
+from domain.run_state import Feedback, RunState, StepStatus
 
 
-def summarize(
-    state: dict[str, Any], outcome: str, created_at: datetime, now: datetime
-) -> dict[str, Any]:
+def summarize(state: RunState, outcome: str, created_at: datetime, now: datetime) -> Feedback:
     """The ``feedback.recorded`` payload: duration, steps, human interventions, last actor."""
-    progress = state.get("steps", {})
-    triage = state.get("triage", {})
-    return {
-        "outcome": outcome,
-        "duration_seconds": round((now - created_at).total_seconds(), 3),
-        "playbook": state.get("policy", {}).get("playbook"),
-        "steps_total": state.get("steps_total", 0),
-        "steps_completed": sum(1 for s in progress.values() if s.get("status") == "completed"),
-        "human_interventions": state.get("human_interventions", 0),
-        "last_actor": state.get("last_actor"),
-        "severity": triage.get("severity"),
-        "triage_confidence": triage.get("confidence"),
-        "approval_required": state.get("policy", {}).get("requires_approval", False),
-    }
+    policy, triage = state.policy, state.triage
+    return Feedback(
+        outcome=outcome,
+        duration_seconds=round((now - created_at).total_seconds(), 3),
+        playbook_id=policy.playbook_id if policy else None,
+        playbook_version=policy.playbook_version if policy else None,
+        total_steps=state.total_steps,
+        completed_steps=sum(1 for s in state.steps.values() if s.status == StepStatus.COMPLETED),
+        human_interventions=state.human_interventions,
+        last_actor=state.last_actor,
+        severity=triage.severity if triage else None,
+        triage_confidence=triage.confidence if triage else None,
+        approval_required=policy.requires_approval if policy else False,
+    )

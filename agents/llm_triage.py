@@ -16,9 +16,11 @@ from pydantic import BaseModel, Field
 
 from agents.facts import facts_of
 from agents.matching import rank_playbooks
+from agents.triage import suggestion
 from config.playbooks import Playbook
 from config.settings import Settings
 from config.severity import Severity
+from domain.run_state import TriageResult, replaced
 
 PROMPT = """You classify operational exceptions (failed payments, stuck orders, stock mismatches, late parcels, \
 reconciliation breaks, KYC issues) for an operations team. Give the business domain, the exception type \
@@ -52,8 +54,8 @@ class TriageAdvisor:
         return cls(client, settings.llm_model or "", below_confidence=settings.triage_llm_below_confidence,
                    timeout=settings.llm_timeout_seconds)
 
-    def wants(self, result: dict[str, Any]) -> bool:
-        return result["rule_id"] is None or result["confidence"] < self.below
+    def wants(self, result: TriageResult) -> bool:
+        return result.rule_id is None or result.confidence < self.below
 
     async def classify(self, exception: dict[str, Any]) -> TriageClassification:
         completion = await self.client.chat.completions.parse(
@@ -67,30 +69,28 @@ class TriageAdvisor:
         return message.parsed
 
     async def refine(
-        self, exception: dict[str, Any], result: dict[str, Any], playbooks: Iterable[Playbook], now: datetime
-    ) -> dict[str, Any]:
+        self, exception: dict[str, Any], result: TriageResult, playbooks: Iterable[Playbook], now: datetime
+    ) -> TriageResult:
         """The rules' ``result`` reclassified by the model, or with ``llm_error`` when it failed."""
         try:
             answer = await self.classify(exception)
         except Exception as exc:  # any failure of the model: the rules stand
-            return {**result, "llm_error": f"{type(exc).__name__}: {exc}"[:500]}
-        facts = replace(facts_of(exception, now), severity=answer.severity, tags=frozenset(result["tags"]))
-        if result["rule_id"] is None:  # the rules knew nothing of it: take the model's reading of what it is
+            return replaced(result, llm_error=f"{type(exc).__name__}: {exc}"[:500])
+        facts = replace(facts_of(exception, now), severity=answer.severity, tags=frozenset(result.tags))
+        if result.rule_id is None:  # the rules knew nothing of it: take the model's reading of what it is
             facts = replace(facts, domain=answer.domain, exception_type=answer.type)
-        candidates = rank_playbooks(playbooks, facts)
-        return {
-            **result,
-            "source": "llm",
-            "domain": facts.domain,
-            "exception_type": facts.exception_type,
-            "severity": str(answer.severity),
-            "confidence": answer.confidence,
-            "llm_confidence": answer.confidence,
-            "rules_confidence": result["confidence"],
-            "reasons": [*result["reasons"], f"model: {answer.rationale[:500]}"],
-            "suggested_playbook": candidates[0].key if candidates else None,
-            "candidates": [{"playbook": m.key, "reasoning": m.reasoning} for m in candidates],
-        }
+        return replaced(
+            result,
+            source="llm",
+            domain=facts.domain,
+            exception_type=facts.exception_type,
+            severity=str(answer.severity),
+            confidence=answer.confidence,
+            llm_confidence=answer.confidence,
+            rules_confidence=result.confidence,
+            reasons=[*result.reasons, f"model: {answer.rationale[:500]}"],
+            **suggestion(rank_playbooks(playbooks, facts)),
+        )
 
     async def close(self) -> None:
         await self.client.close()

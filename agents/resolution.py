@@ -1,6 +1,8 @@
 """Resolution: walk the assigned playbook's steps. A step is ready once the steps it depends on
 are done (by default, the step before it). Ready automatic actions execute at once; a step that
-needs a person (``human``), a model (``ai``) or an outside tool waits for a completion."""
+needs a person (``human``), a model (``ai``) or an outside tool waits for a completion. A
+playbook run ``mode: stepwise`` takes only as many steps as it is granted (run-next-step
+grants one at a time)."""
 
 from __future__ import annotations
 
@@ -11,25 +13,26 @@ from typing import Any
 from agents.actions import EXECUTORS
 from agents.placeholders import resolve
 from config.playbooks import Playbook, Step
+from domain.run_state import STEP_DONE, STEP_WAITING, StepRecord, StepStatus
 
 ACTOR = "agent:resolution"
-DONE = frozenset({"completed", "skipped"})
-WAITING = frozenset({"waiting_for_input", "waiting_for_signal"})
 
 
 @dataclass
 class ResolutionOutcome:
-    status: str  # resolved | waiting_for_input | calling | failed | paused
+    status: str  # resolved | waiting_for_input | calling | awaiting_next_step | failed | paused
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    progress: dict[str, dict[str, Any]] = field(default_factory=dict)
+    progress: dict[str, StepRecord] = field(default_factory=dict)
     run_changes: dict[str, Any] = field(default_factory=dict)
     waiting_steps: list[str] = field(default_factory=list)
     calling_steps: list[str] = field(default_factory=list)
+    next_step: str | None = None
     failed_step: str | None = None
     error: str | None = None
 
 
 def playbook_fields(playbook: Playbook) -> dict[str, Any]:
+    """How every lifecycle event names its playbook: the id, its name, and the version apart."""
     return {"playbook_id": playbook.id, "playbook_name": playbook.name, "playbook_version": playbook.version}
 
 
@@ -41,52 +44,64 @@ def prerequisites(playbook: Playbook, index: int) -> list[str]:
     return [playbook.steps[index - 1].id] if index else []
 
 
-def is_ready(playbook: Playbook, index: int, progress: dict[str, dict[str, Any]]) -> bool:
-    return all(progress.get(dep, {}).get("status") in DONE for dep in prerequisites(playbook, index))
+def status_of(progress: dict[str, StepRecord], step_id: str) -> StepStatus:
+    record = progress.get(step_id)
+    return record.status if record is not None else StepStatus.PENDING
 
 
-def _waiting_status(step: Step) -> str:
-    return "waiting_for_input" if step.type == "human" else "waiting_for_signal"
+def is_ready(playbook: Playbook, index: int, progress: dict[str, StepRecord]) -> bool:
+    return all(status_of(progress, dep) in STEP_DONE for dep in prerequisites(playbook, index))
+
+
+def _waiting_status(step: Step) -> StepStatus:
+    return StepStatus.WAITING_FOR_INPUT if step.type == "human" else StepStatus.WAITING_FOR_SIGNAL
+
+
+def _contract(step: Step) -> dict[str, Any]:
+    return {k: v.model_dump(exclude_defaults=True) for k, v in step.outputs.items()}
 
 
 def walk_playbook(
-    playbook: Playbook, scope: dict[str, Any], progress: dict[str, dict[str, Any]], now: datetime
+    playbook: Playbook, scope: dict[str, Any], progress: dict[str, StepRecord], now: datetime,
+    budget: int | None = None,
 ) -> ResolutionOutcome:
-    """Advance ``progress`` (step id -> record) as far as the ready automatic steps allow."""
-    outcome = ResolutionOutcome(status="resolved", progress={k: dict(v) for k, v in progress.items()})
+    """Advance ``progress`` (step id -> record) as far as the ready steps allow, taking at most
+    ``budget`` steps (``None``: no limit)."""
+    outcome = ResolutionOutcome(status="resolved", progress=dict(progress))
     steps = outcome.progress
+    fields = playbook_fields(playbook)
     if not progress:
-        started = {**playbook_fields(playbook), "total_steps": len(playbook.steps)}
-        outcome.events.append(("playbook.started", started))
-    outputs = {sid: {"outputs": rec.get("outputs", {})} for sid, rec in steps.items()}
-    outcome.failed_step = next((s.id for s in playbook.steps if steps.get(s.id, {}).get("status") == "failed"), None)
+        outcome.events.append(("playbook.started", {**fields, "total_steps": len(playbook.steps)}))
+    outputs = {sid: {"outputs": rec.outputs or {}} for sid, rec in steps.items()}
+    outcome.failed_step = next((s.id for s in playbook.steps if status_of(steps, s.id) == StepStatus.FAILED), None)
     if outcome.failed_step is not None:
-        outcome.error = f"step {outcome.failed_step}: {steps[outcome.failed_step].get('error', 'failed')}"
+        outcome.error = f"step {outcome.failed_step}: {steps[outcome.failed_step].error or 'failed'}"
     advanced = True
-    while advanced and outcome.failed_step is None:
+    while advanced and outcome.failed_step is None and outcome.next_step is None:
         advanced = False
         for order, step in enumerate(playbook.steps, start=1):
-            if steps.get(step.id, {}).get("status", "pending") != "pending" or not is_ready(playbook, order - 1, steps):
+            if status_of(steps, step.id) != StepStatus.PENDING or not is_ready(playbook, order - 1, steps):
                 continue
+            if budget is not None:
+                if budget == 0:
+                    outcome.next_step = step.id
+                    break
+                budget -= 1
             advanced = True
+            step_fields = {**fields, "step_id": step.id, "step_name": step.name, "step_order": order}
             if step.action == "call_tool":
-                unresolved: list[str] = []
-                payload = resolve(step.params.get("input", {}), {**scope, "steps": outputs}, unresolved)
-                steps[step.id] = {
-                    "status": "in_progress", "order": order, "since": now.isoformat(),
-                    "tool": step.params["tool"], "input": payload,
-                }
+                payload = resolve(step.params.get("input", {}), {**scope, "steps": outputs}, [])
+                steps[step.id] = StepRecord(status=StepStatus.IN_PROGRESS, order=order, since=now,
+                                            tool=step.params["tool"], input=payload)
                 outcome.events.append(("playbook.step_started", {
-                    **playbook_fields(playbook), "step_id": step.id, "step_name": step.name, "step_order": order,
-                    "action_type": step.action, "tool": step.params["tool"], "input": payload,
+                    **step_fields, "action_type": step.action, "tool": step.params["tool"], "input": payload,
                 }))
                 continue
             if step.action not in EXECUTORS:
-                steps[step.id] = {"status": _waiting_status(step), "order": order, "since": now.isoformat()}
+                steps[step.id] = StepRecord(status=_waiting_status(step), order=order, since=now)
                 outcome.events.append(("playbook.step_waiting", {
-                    **playbook_fields(playbook), "step_id": step.id, "step_name": step.name, "step_order": order,
-                    "step_type": step.type, "action_type": step.action, "assignee": step.assignee,
-                    "output_contract": {k: v.model_dump(exclude_defaults=True) for k, v in step.outputs.items()},
+                    **step_fields, "step_type": step.type, "action_type": step.action, "assignee": step.assignee,
+                    "output_contract": _contract(step),
                 }))
                 continue
             unresolved: list[str] = []
@@ -94,39 +109,37 @@ def walk_playbook(
             try:
                 result = EXECUTORS[step.action](params)
             except ValueError as exc:
-                steps[step.id] = {"status": "failed", "order": order, "error": str(exc), "at": now.isoformat()}
+                steps[step.id] = StepRecord(status=StepStatus.FAILED, order=order, error=str(exc), failed_at=now)
                 outcome.failed_step, outcome.error = step.id, f"step {step.id}: {exc}"
                 outcome.events.append(("playbook.step_failed", {
-                    **playbook_fields(playbook), "step_id": step.id, "step_order": order, "error": str(exc),
-                    "on_failure": step.on_failure,
+                    **step_fields, "action_type": step.action, "error": str(exc), "on_failure": step.on_failure,
                 }))
                 break
             notes = result.notes + (f" (no value for {', '.join(unresolved)})" if unresolved else "")
-            steps[step.id] = {
-                "status": "completed", "order": order, "outputs": result.outputs,
-                "completed_at": now.isoformat(), "completed_by": ACTOR,
-            }
+            steps[step.id] = StepRecord(status=StepStatus.COMPLETED, order=order, outputs=result.outputs,
+                                        completed_at=now, completed_by=ACTOR)
             outputs[step.id] = {"outputs": result.outputs}
             outcome.run_changes.update(result.run_changes)
             outcome.events.append(("playbook.step_completed", {
-                **playbook_fields(playbook), "step_order": order, "step_id": step.id,
-                "step_name": step.name, "action_type": step.action, "actor_type": "agent",
-                "actor_id": ACTOR, "notes": notes, "outputs": result.outputs,
+                **step_fields, "action_type": step.action, "actor_type": "agent", "actor_id": ACTOR,
+                "notes": notes, "outputs": result.outputs,
             }))
     if outcome.failed_step is not None:
         failed = playbook.step(outcome.failed_step)
         outcome.status = "paused" if failed is not None and failed.on_failure == "pause" else "failed"
         return outcome
-    outcome.waiting_steps = [s.id for s in playbook.steps if steps.get(s.id, {}).get("status") in WAITING]
-    outcome.calling_steps = [s.id for s in playbook.steps if steps.get(s.id, {}).get("status") == "in_progress"]
+    outcome.waiting_steps = [s.id for s in playbook.steps if status_of(steps, s.id) in STEP_WAITING]
+    outcome.calling_steps = [s.id for s in playbook.steps if status_of(steps, s.id) == StepStatus.IN_PROGRESS]
     if outcome.calling_steps:
         outcome.status = "calling"
-    elif all(steps.get(s.id, {}).get("status") in DONE for s in playbook.steps):
+    elif all(status_of(steps, s.id) in STEP_DONE for s in playbook.steps):
+        last = steps[playbook.steps[-1].id]
         outcome.events.append(("playbook.completed", {
-            **playbook_fields(playbook), "total_steps": len(playbook.steps),
-            "completed_by": steps[playbook.steps[-1].id].get("completed_by", ACTOR),
+            **fields, "total_steps": len(playbook.steps), "completed_by": last.completed_by or ACTOR,
             "completed_at": now.isoformat(),
         }))
+    elif outcome.next_step is not None and not outcome.waiting_steps:
+        outcome.status = "awaiting_next_step"
     else:
         outcome.status = "waiting_for_input"
     return outcome

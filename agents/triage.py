@@ -10,10 +10,11 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from agents.facts import ExceptionFacts, facts_of
-from agents.matching import rank_playbooks
+from agents.matching import PlaybookMatch, rank_playbooks
 from config.playbooks import Playbook
 from config.severity import Severity
 from config.triage_rules import ClassificationRule, TriageRules
+from domain.run_state import PlaybookCandidate, TriageResult
 
 
 def _rule_for(rules: TriageRules, facts: ExceptionFacts) -> ClassificationRule | None:
@@ -53,7 +54,7 @@ def _escalate(rules: TriageRules, facts: ExceptionFacts, severity: Severity) -> 
 
 def triage(
     exception: dict[str, Any], rules: TriageRules, playbooks: Iterable[Playbook], now: datetime
-) -> dict[str, Any]:
+) -> TriageResult:
     """The triage result as stored on the run and in the ``triage.completed`` event."""
     facts = facts_of(exception, now)
     rule = _rule_for(rules, facts)
@@ -67,18 +68,27 @@ def triage(
     reasons.extend(escalations)
     facts = replace(facts, severity=severity, tags=frozenset(tags))
     candidates = rank_playbooks(playbooks, facts)
+    return TriageResult(
+        source="rules",
+        rule_id=rule.id if rule else None,
+        domain=facts.domain,
+        exception_type=facts.exception_type,
+        severity=str(severity),
+        confidence=confidence,
+        sla_minutes_remaining=facts.sla_minutes_remaining,
+        tags=tags,
+        reasons=reasons,
+        **suggestion(candidates),
+    )
+
+
+def suggestion(candidates: list[PlaybookMatch]) -> dict[str, Any]:
+    """Triage's playbook fields for ranked matches: the best one, why, and every candidate."""
+    best = candidates[0] if candidates else None
     return {
-        "source": "rules",
-        "rule_id": rule.id if rule else None,
-        "domain": facts.domain,
-        "exception_type": facts.exception_type,
-        "severity": str(severity),
-        "confidence": confidence,
-        "sla_minutes_remaining": facts.sla_minutes_remaining,
-        "tags": tags,
-        "reasons": reasons,
-        "suggested_playbook": candidates[0].key if candidates else None,
-        "candidates": [
-            {"playbook": m.key, "reasoning": m.reasoning} for m in candidates
-        ],
+        "suggested_playbook_id": best.playbook_id if best else None,
+        "suggested_playbook_version": best.version if best else None,
+        "playbook_reasoning": best.reasoning if best else None,
+        "candidates": [PlaybookCandidate(playbook_id=m.playbook_id, playbook_version=m.version, reasoning=m.reasoning)
+                       for m in candidates],
     }

@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 
 from api.keys import CLOCK, PIPELINE, SETTINGS
+from pipeline.start_request import StartRequest
 
 log = structlog.get_logger(__name__)
 DEMO_TENANT = "acme"
@@ -274,9 +275,9 @@ def demo_feed(*, initial: int = 12, every_seconds: float = 4.0, seed: int | None
                 engine = app[PIPELINE]
                 exception = sample_exception(rng, app[CLOCK]())
                 try:
-                    await engine.start_run(
+                    await engine.start_run(StartRequest(
                         DEMO_TENANT, "exception_pipeline", exception, actor="system", trigger_type="api"
-                    )
+                    ))
                 except Exception:
                     log.exception("demo feed could not start a run")
                 count += 1

@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from pydantic import BaseModel
 
-from api.keys import CLOCK, IDEMPOTENCY
+from api.keys import IDEMPOTENCY
 from domain.errors import IdempotencyKeyReused, ValidationFailed
-from store.records import IdempotentResponse
+from pipeline.start_request import IdempotencySpec
+from store.records import RunRecord
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -64,14 +65,10 @@ class IdempotentRequest:
                 return replay
             raise
 
-    def remember(self, status: int, answer: BaseModel) -> IdempotentResponse | None:
+    def spec(self, status: int, answer: Callable[[RunRecord], BaseModel]) -> IdempotencySpec | None:
+        """What the engine needs to store this request's answer (``answer(run)`` with ``status``)
+        in the same write as its effect; ``None`` without a key."""
         if self.key is None:
             return None
-        return IdempotentResponse(
-            tenant_id=self.tenant_id,
-            key=self.key,
-            fingerprint=self.fingerprint,
-            status_code=status,
-            response=answer.model_dump_json(),
-            created_at=self.request.app[CLOCK](),
-        )
+        return IdempotencySpec(self.tenant_id, self.key, self.fingerprint, status,
+                               lambda run: answer(run).model_dump_json())

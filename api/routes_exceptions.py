@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from agents.exception_input import ExceptionIn
 from api.auth import PRINCIPAL
@@ -14,6 +16,7 @@ from api.middleware import request_id_of
 from api.routing import RouteTable, read_body, respond
 from api.schemas import RunAccepted
 from config.workflows import Workflow
+from pipeline.start_request import StartRequest
 from store.records import RunRecord
 from store.writer import WriteConflict
 
@@ -28,8 +31,9 @@ async def start_run_once(
     *,
     workflow: Workflow,
     trigger_type: str,
-    answer: Any,
-    extra_events: list[tuple[str, dict[str, Any]]] = (),  # type: ignore[assignment]
+    answer: Callable[[RunRecord], BaseModel],
+    extra_events: Sequence[tuple[str, dict[str, Any]]] = (),
+    playbook: str | None = None,
 ) -> web.Response:
     """Start a run of ``workflow`` with checked ``params`` unless this request was already
     answered; ``answer(run)`` is the 202 body."""
@@ -38,14 +42,13 @@ async def start_run_once(
     launcher = request.app[LAUNCHER]
 
     async def start() -> web.Response:
-        run_id = launcher.engine.new_run_id()
-        run = await launcher.start(
-            principal.tenant, workflow, params,
-            actor=principal.actor, trigger_type=trigger_type, run_id=run_id,
-            request_id=request_id_of(request),
-            idempotency_for=lambda run: idempotent.remember(202, answer(run)),
-            extra_events=[(topic, {**payload, "run_id": run_id}) for topic, payload in extra_events],
-        )
+        run_id = launcher.writer.new_run_id()
+        run = await launcher.start(workflow, StartRequest(
+            principal.tenant, workflow.id, params, actor=principal.actor, trigger_type=trigger_type, run_id=run_id,
+            request_id=request_id_of(request), idempotency=idempotent.spec(202, answer),
+            extra_events=tuple((topic, {**payload, "run_id": run_id}) for topic, payload in extra_events),
+            playbook=playbook,
+        ))
         return respond(answer(run), 202)
 
     return await idempotent.answer_once(start, lost_race=(WriteConflict,))

@@ -46,8 +46,9 @@ async def recalculate_playbook(request: web.Request) -> web.Response:
         principal.tenant, run_id, actor=principal.actor, request_id=request_id_of(request)
     )
     return respond(PlaybookRecalculation(
-        run_id=run.id, changed=outcome["changed"], previous_playbook=outcome["previous_playbook"],
-        playbook=outcome["playbook"], reasoning=outcome["reasoning"], run_status=run.status,
+        run_id=run.id, changed=outcome.changed, previous_playbook_id=outcome.previous_playbook_id,
+        previous_playbook_version=outcome.previous_playbook_version, playbook_id=outcome.playbook_id,
+        playbook_version=outcome.playbook_version, reasoning=outcome.reasoning, run_status=run.status,
     ))
 
 
@@ -67,16 +68,17 @@ async def complete_playbook_step(request: web.Request) -> web.Response:
     )
 
     def answer(run: RunRecord) -> StepCompletionResponse:
-        record = run.state["steps"][step_id]
-        playbook = catalog.playbook(run.state["policy"]["playbook"])
+        record = run.state.steps[step_id]
+        playbook = catalog.playbook(run.state.playbook_key or "")
+        assert playbook is not None and record.completed_at is not None and record.event_seq is not None
         return StepCompletionResponse(
             message=f"Step {step_id} completed successfully",
             data=StepCompletionData(
-                run_id=run.id, step_id=step_id, step_sequence=record["order"], outputs=record["outputs"],
-                ai_confidence=record["ai_confidence"], ai_insights=record["ai_insights"],
-                completed_at=record["completed_at"], actual_duration_minutes=record["duration_minutes"],
-                completion_event_id=f"{run.id}:{record['event_seq']}", completion_event_seq=record["event_seq"],
-                next_steps=[NextStep(**s) for s in steps_ready_after(playbook, run.state.get("steps", {}))],
+                run_id=run.id, step_id=step_id, step_sequence=record.order, outputs=record.outputs or {},
+                ai_confidence=record.ai_confidence, ai_insights=record.ai_insights,
+                completed_at=record.completed_at, actual_duration_minutes=record.duration_minutes or 0.0,
+                completion_event_id=f"{run.id}:{record.event_seq}", completion_event_seq=record.event_seq,
+                next_steps=[NextStep(**s) for s in steps_ready_after(playbook, run.state.steps)],
                 run_status=run.status, orchestrator_notified=True,
             ),
         )
@@ -84,7 +86,7 @@ async def complete_playbook_step(request: web.Request) -> web.Response:
     async def complete() -> web.Response:
         run = await request.app[PIPELINE].complete_step(
             principal.tenant, run_id, step_id, completion, request_id=request_id_of(request),
-            idempotency_for=lambda run: idempotent.remember(200, answer(run)),
+            idempotency=idempotent.spec(200, answer),
         )
         return respond(answer(run))
 

@@ -31,7 +31,8 @@ class RunSummary(BaseModel):
     amount: str | None
     currency: str | None
     severity: str | None
-    playbook: str | None
+    playbook_id: str | None
+    playbook_version: int | None
     created_at: datetime
     updated_at: datetime
 
@@ -59,11 +60,12 @@ class StepProgress(BaseModel):
 
 
 class PlaybookProgress(BaseModel):
-    playbook: str
+    playbook_id: str
+    playbook_version: int
     name: str
-    version: int
-    steps_total: int
-    steps_completed: int
+    mode: Literal["automatic", "stepwise"]
+    total_steps: int
+    completed_steps: int
     progress_percent: float
     current_step: str | None
     steps: list[StepProgress]
@@ -74,7 +76,8 @@ class PlaybookStatus(BaseModel):
 
     run_id: str
     state: Literal["no_playbook", "playbook_missing", "in_progress", "completed"]
-    assigned: str | None
+    playbook_id: str | None = Field(description="The assigned playbook")
+    playbook_version: int | None
     playbook: PlaybookProgress | None
 
 
@@ -87,8 +90,10 @@ class PlaybookRecalculation(BaseModel):
 
     run_id: str
     changed: bool
-    previous_playbook: str | None
-    playbook: str | None
+    previous_playbook_id: str | None
+    previous_playbook_version: int | None
+    playbook_id: str | None
+    playbook_version: int | None
     reasoning: str
     run_status: str
     event_topic: str = "playbook.recalculated"
@@ -192,7 +197,8 @@ class PendingRunItem(BaseModel):
     payload_schema: dict[str, Any]
     exception: dict[str, Any]
     severity: str | None
-    playbook: str | None
+    playbook_id: str | None
+    playbook_version: int | None
 
 
 class PendingRunList(BaseModel):

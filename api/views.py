@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from agents.resolution import DONE
+from typing import Any
+
 from api.schemas import (
     EventOut,
     PauseInfo,
@@ -14,6 +15,8 @@ from api.schemas import (
     StepProgress,
 )
 from config.catalog import Catalog
+from domain.run_state import STEP_DONE, StepStatus
+from domain.state_codec import as_payload
 from domain.statuses import STAGE_OF, RunStatus
 from store.records import EventRecord, RunRecord
 
@@ -22,16 +25,11 @@ def stage_of(status: str) -> str:
     return STAGE_OF.get(RunStatus(status), "done")
 
 
-def current_severity(run: RunRecord) -> str | None:
-    """The SLA sweep's raised severity when it raised one, else triage's."""
-    return run.state.get("severity") or run.state.get("triage", {}).get("severity")
-
-
 def run_summary(run: RunRecord) -> RunSummary:
     return RunSummary(**_summary_fields(run))
 
 
-def _summary_fields(run: RunRecord) -> dict:
+def _summary_fields(run: RunRecord) -> dict[str, Any]:
     exception = run.exception
     return {
         "id": run.id,
@@ -43,95 +41,107 @@ def _summary_fields(run: RunRecord) -> dict:
         "type": exception.get("type"),
         "amount": exception.get("amount"),
         "currency": exception.get("currency"),
-        "severity": current_severity(run),
-        "playbook": run.state.get("policy", {}).get("playbook"),
+        "severity": run.state.current_severity,
+        **_playbook_identity(run),
         "created_at": run.created_at,
         "updated_at": run.updated_at,
     }
 
 
+def _playbook_identity(run: RunRecord) -> dict[str, Any]:
+    policy = run.state.policy
+    return {"playbook_id": policy.playbook_id if policy else None,
+            "playbook_version": policy.playbook_version if policy else None}
+
+
 def playbook_progress(run: RunRecord, catalog: Catalog) -> PlaybookProgress | None:
-    key = run.state.get("policy", {}).get("playbook")
-    playbook = catalog.playbook(key) if key else None
+    playbook = catalog.playbook(run.state.playbook_key or "")
     if playbook is None:
         return None
-    progress = run.state.get("steps", {})
     steps = []
     for sequence, step in enumerate(playbook.steps, start=1):
-        record = progress.get(step.id, {})
+        record = run.state.step(step.id)
+        instructions = step.params.get("instructions")
         steps.append(StepProgress(
             id=step.id, sequence=sequence, name=step.name, action=step.action, type=step.type,
-            assignee=step.assignee, depends_on=step.depends_on, status=record.get("status", "pending"),
+            assignee=step.assignee, depends_on=step.depends_on,
+            status=record.status if record else StepStatus.PENDING,
             output_contract={k: v.model_dump(exclude_defaults=True) for k, v in step.outputs.items()},
-            instructions=step.params.get("instructions") if isinstance(step.params.get("instructions"), str) else None,
-            outputs=record.get("outputs"), waiting_since=record.get("since"),
-            completed_at=record.get("completed_at"), completed_by=record.get("completed_by"),
+            instructions=instructions if isinstance(instructions, str) else None,
+            outputs=record.outputs if record else None, waiting_since=record.since if record else None,
+            completed_at=record.completed_at if record else None,
+            completed_by=record.completed_by if record else None,
         ))
-    done = sum(1 for s in steps if s.status in DONE)
-    current = next((s.id for s in steps if s.status not in DONE), None)
+    done = sum(1 for s in steps if s.status in STEP_DONE)
+    current = next((s.id for s in steps if s.status not in STEP_DONE), None)
     return PlaybookProgress(
-        playbook=key, name=playbook.name, version=playbook.version, steps_total=len(steps),
-        steps_completed=sum(1 for s in steps if s.status == "completed"),
+        playbook_id=playbook.id, playbook_version=playbook.version, name=playbook.name, mode=playbook.mode,
+        total_steps=len(steps), completed_steps=sum(1 for s in steps if s.status == StepStatus.COMPLETED),
         progress_percent=round(100 * done / len(steps), 1), current_step=current, steps=steps,
     )
 
 
 def playbook_status(run: RunRecord, catalog: Catalog) -> PlaybookStatus:
-    key = run.state.get("policy", {}).get("playbook")
     progress = playbook_progress(run, catalog)
-    if key is None:
+    if run.state.playbook_key is None:
         state = "no_playbook"
     elif progress is None:
         state = "playbook_missing"
     else:
         state = "completed" if progress.current_step is None else "in_progress"
-    return PlaybookStatus(run_id=run.id, state=state, assigned=key, playbook=progress)
+    return PlaybookStatus(run_id=run.id, state=state, **_playbook_identity(run), playbook=progress)
 
 
 def _paused_step(run: RunRecord) -> str | None:
-    if run.status == RunStatus.PAUSED:
-        return run.state["pause"].get("step_id") or run.state["pause"]["gate"]
+    pause = run.state.pause
+    if run.status == RunStatus.PAUSED and pause is not None:
+        return pause.step_id or pause.gate
     if run.status == RunStatus.WAITING_FOR_INPUT:
-        return next(iter(run.state.get("waiting_steps", [])), None)
+        return next(iter(run.state.waiting_steps), None)
     return None
 
 
+def _part(part: Any) -> dict[str, Any] | None:
+    return as_payload(part) if part is not None else None
+
+
 def run_detail(run: RunRecord, catalog: Catalog) -> RunDetail:
-    pause = run.state.get("pause")
+    state = run.state
     return RunDetail(
         **_summary_fields(run),
         started_by=run.started_by,
         trigger_ref=run.trigger_ref,
         exception=run.exception,
-        triage=run.state.get("triage"),
-        policy=run.state.get("policy"),
-        pause=PauseInfo(**pause) if pause else None,
+        triage=_part(state.triage),
+        policy=_part(state.policy),
+        pause=PauseInfo.model_validate(as_payload(state.pause)) if state.pause else None,
         paused_step=_paused_step(run),
         playbook_progress=playbook_progress(run, catalog),
-        feedback=run.state.get("feedback"),
-        decisions=run.state.get("decisions", []),
-        error=run.state.get("error"),
+        feedback=_part(state.feedback),
+        decisions=[as_payload(d) for d in state.decisions],
+        error=state.error,
         last_seq=run.last_seq,
     )
 
 
 def pending_item(run: RunRecord) -> PendingRunItem:
-    pause = run.state["pause"]
+    pause = run.state.pause
+    assert pause is not None, "only paused runs are pending"
     return PendingRunItem(
         run_id=run.id,
         workflow_id=run.workflow_id,
         status=run.status,
         trigger_type=run.trigger_type,
         started_at=run.created_at,
-        paused_step=pause.get("step_id") or pause["gate"],
-        gate=pause["gate"],
-        reason=pause["reason"],
-        requested_at=pause["requested_at"],
-        expires_at=pause["expires_at"],
-        payload_schema=pause["payload_schema"],
+        paused_step=pause.step_id or pause.gate,
+        gate=pause.gate,
+        reason=pause.reason,
+        requested_at=pause.requested_at,
+        expires_at=pause.expires_at,
+        payload_schema=pause.payload_schema,
         exception=run.exception,
-        severity=current_severity(run),
-        playbook=run.state.get("policy", {}).get("playbook"),
+        severity=run.state.current_severity,
+        **_playbook_identity(run),
     )
 
 

@@ -67,10 +67,11 @@ if str(ROOT) not in sys.path:
 
 from bench.raw_sqlite import run_raw_sqlite_ceiling  # noqa: E402
 from config.catalog import load_catalog  # noqa: E402
-from config.settings import SHIPPED_CONFIG_DIR  # noqa: E402
+from config.settings import SHIPPED_CONFIG_DIR, Settings  # noqa: E402
 from eventbus import InProcessBus  # noqa: E402
-from pipeline.engine import PipelineEngine  # noqa: E402
+from pipeline.start_request import StartRequest  # noqa: E402
 from pipeline.gc_tuning import tune_garbage_collector  # noqa: E402
+from pipeline.runtime import open_runtime  # noqa: E402
 from store.database import migrate, open_engine  # noqa: E402
 
 TENANT = "acme"
@@ -154,70 +155,72 @@ async def run_ours(n: int, db_file: Path, *, workers: int, in_flight: int, max_b
     db = open_engine(f"sqlite+aiosqlite:///{db_file}")
     await migrate(db)
     bus = InProcessBus()
-    engine = PipelineEngine(db, bus, load_catalog(SHIPPED_CONFIG_DIR), workers=workers, max_batch=max_batch)
-    await engine.start()
-    tune_garbage_collector()  # as `autopilot serve` does
-    deadline = (datetime.now(UTC) + timedelta(hours=4)).isoformat()
-    run_ids: list[str] = [""] * n
-    expected_pauses = len(range(0, n, PAUSE_EVERY))
-    paused_seen: list[str] = []
-    resumed: list[str] = []
-    human_sem = asyncio.Semaphore(in_flight)
+    # The service's runtime, with the schedules' alarm off: only the engine is driven.
+    settings = Settings(data_dir=db_file.parent, engine_workers=workers, commit_batch_max=max_batch,
+                        scheduler_enabled=False)
+    async with open_runtime(db, bus, load_catalog(SHIPPED_CONFIG_DIR), settings) as runtime:
+        engine = runtime.engine
+        tune_garbage_collector()  # as `autopilot serve` does
+        deadline = (datetime.now(UTC) + timedelta(hours=4)).isoformat()
+        run_ids: list[str] = [""] * n
+        expected_pauses = len(range(0, n, PAUSE_EVERY))
+        paused_seen: list[str] = []
+        resumed: list[str] = []
+        human_sem = asyncio.Semaphore(in_flight)
 
-    async def approve(run_id: str) -> None:
-        async with human_sem:
-            await engine.resume(TENANT, WORKFLOW, run_id, {"decision": "approve"}, actor="user:bench")
-        resumed.append(run_id)
+        async def approve(run_id: str) -> None:
+            async with human_sem:
+                await engine.resume(TENANT, WORKFLOW, run_id, {"decision": "approve"}, actor="user:bench")
+            resumed.append(run_id)
 
-    next_i = 0
+        next_i = 0
 
-    async def submitter() -> None:
-        nonlocal next_i
-        while next_i < n:
-            i = next_i
-            next_i += 1
-            run = await engine.start_run(TENANT, WORKFLOW, make_exception(i, deadline),
-                                         actor="user:bench", trigger_type="api")
-            run_ids[i] = run.id
+        async def submitter() -> None:
+            nonlocal next_i
+            while next_i < n:
+                i = next_i
+                next_i += 1
+                run = await engine.start_run(StartRequest(TENANT, WORKFLOW, make_exception(i, deadline),
+                                                          actor="user:bench", trigger_type="api"))
+                run_ids[i] = run.id
 
-    submitters = min(in_flight, n)
-    if resume_mode == "pipelined":
-        # The human approves each run as soon as its pause is committed: the bus publishes
-        # ``run.paused`` only after the transaction that wrote it.
-        pauses = bus.subscribe(["run.paused"], tenant_id=TENANT, maxsize=n + 1)
+        submitters = min(in_flight, n)
+        if resume_mode == "pipelined":
+            # The human approves each run as soon as its pause is committed: the bus publishes
+            # ``run.paused`` only after the transaction that wrote it.
+            pauses = bus.subscribe(["run.paused"], tenant_id=TENANT, maxsize=n + 1)
 
-        async def human() -> None:
-            approvals: list[asyncio.Task[None]] = []
-            async for event in pauses:
-                paused_seen.append(event.run_id)
-                approvals.append(asyncio.create_task(approve(event.run_id)))
-                if len(paused_seen) == expected_pauses:
-                    break
-            await asyncio.gather(*approvals)
+            async def human() -> None:
+                approvals: list[asyncio.Task[None]] = []
+                async for event in pauses:
+                    paused_seen.append(event.run_id)
+                    approvals.append(asyncio.create_task(approve(event.run_id)))
+                    if len(paused_seen) == expected_pauses:
+                        break
+                await asyncio.gather(*approvals)
 
-        start = time.perf_counter()
-        human_task = asyncio.create_task(human())
-        await asyncio.gather(*(submitter() for _ in range(submitters)))
-        submit_seconds = time.perf_counter() - start
-        try:
-            await asyncio.wait_for(human_task, timeout=120 + n / 100)
-        except TimeoutError:
-            raise AssertionError(f"saw only {len(paused_seen)} of {expected_pauses} pauses") from None
-        await engine.drain()
-        seconds = time.perf_counter() - start
-        pauses.close()
-    else:
-        start = time.perf_counter()
-        await asyncio.gather(*(submitter() for _ in range(submitters)))
-        submit_seconds = time.perf_counter() - start
-        await engine.drain()  # every run has now paused or completed
-        paused_seen = [run_ids[i] for i in range(0, n, PAUSE_EVERY)]
-        await asyncio.gather(*(approve(run_id) for run_id in paused_seen))
-        await engine.drain()
-        seconds = time.perf_counter() - start
-    committer = engine.committer
-    figures = {"batches": committer.batches, "writes": committer.writes, "events": committer.events}
-    await engine.stop()
+            start = time.perf_counter()
+            human_task = asyncio.create_task(human())
+            await asyncio.gather(*(submitter() for _ in range(submitters)))
+            submit_seconds = time.perf_counter() - start
+            try:
+                await asyncio.wait_for(human_task, timeout=120 + n / 100)
+            except TimeoutError:
+                raise AssertionError(f"saw only {len(paused_seen)} of {expected_pauses} pauses") from None
+            await engine.drain()
+            seconds = time.perf_counter() - start
+            pauses.close()
+        else:
+            start = time.perf_counter()
+            await asyncio.gather(*(submitter() for _ in range(submitters)))
+            submit_seconds = time.perf_counter() - start
+            await engine.drain()  # every run has now paused or completed
+            paused_seen = [run_ids[i] for i in range(0, n, PAUSE_EVERY)]
+            await asyncio.gather(*(approve(run_id) for run_id in paused_seen))
+            await engine.drain()
+            seconds = time.perf_counter() - start
+        committer = engine.committer
+        figures = {"batches": committer.batches, "writes": committer.writes, "events": committer.events}
     await db.dispose()
 
     paused_ids = {run_ids[i] for i in range(0, n, PAUSE_EVERY)}

@@ -81,6 +81,11 @@ class Playbook(Declaration):
     priority: int = 0
     description: str = ""
     match: MatchConditions = Field(default_factory=MatchConditions)
+    mode: Literal["automatic", "stepwise"] = Field(
+        "automatic",
+        description="automatic: ready automatic steps run at once; stepwise: each step waits for a "
+                    "run-next-step call with mode execute",
+    )
     steps: list[Step] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.catalog import Catalog
 from eventbus.topics import topic_matches
+from domain.state_codec import as_payload, state_to_builtins
 from store.events import EventRepository
 from store.insights import run_statistics, search_events
 from store.records import EventRecord, RunRecord
@@ -105,16 +106,18 @@ class NoArgs(Args):
 
 
 def _run_summary(run: RunRecord) -> dict[str, Any]:
-    pause = run.state.get("pause")
+    state = run.state
+    pause, policy = state.pause, state.policy
     return {
         "id": run.id, "workflow_id": run.workflow_id, "status": run.status,
         "domain": run.exception.get("domain"), "type": run.exception.get("type"), "code": run.exception.get("code"),
         "amount": run.exception.get("amount"), "currency": run.exception.get("currency"),
-        "severity": run.state.get("severity") or run.state.get("triage", {}).get("severity"),
-        "playbook": run.state.get("policy", {}).get("playbook"),
+        "severity": state.current_severity,
+        "playbook_id": policy.playbook_id if policy else None,
+        "playbook_version": policy.playbook_version if policy else None,
         "created_at": run.created_at, "updated_at": run.updated_at,
-        "error": run.state.get("error"),
-        "pause": {"gate": pause.get("gate"), "reason": pause.get("reason")} if pause else None,
+        "error": state.error,
+        "pause": {"gate": pause.gate, "reason": pause.reason} if pause else None,
     }
 
 
@@ -136,9 +139,10 @@ async def get_run(scope: TenantScope, args: RunArgs) -> Any:
     if run is None:
         return {"error": f"no run {args.run_id}"}
     keep = ("triage", "policy", "pause", "steps", "feedback", "decisions", "sla", "error", "waiting_steps")
+    state = state_to_builtins(run.state)
     return {**_run_summary(run), "trigger_type": run.trigger_type, "trigger_ref": run.trigger_ref,
             "started_by": run.started_by, "exception": run.exception,
-            **{k: run.state[k] for k in keep if k in run.state}}
+            **{k: state[k] for k in keep if k in state}}
 
 
 async def get_run_events(scope: TenantScope, args: RunEventsArgs) -> Any:
@@ -161,7 +165,8 @@ async def search_log(scope: TenantScope, args: SearchEventsArgs) -> Any:
 
 async def list_pending_approvals(scope: TenantScope, args: PendingArgs) -> Any:
     found = await scope.runs.list(scope.tenant_id, statuses=["paused"], limit=args.limit)
-    return {"paused_runs": [{**_run_summary(r), "pause": r.state.get("pause")} for r in found]}
+    return {"paused_runs": [{**_run_summary(r), "pause": as_payload(r.state.pause) if r.state.pause else None}
+                            for r in found]}
 
 
 async def get_playbook(scope: TenantScope, args: PlaybookArgs) -> Any:

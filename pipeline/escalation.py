@@ -11,8 +11,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from config.policies import DEFAULT_DECIDERS, ExpiryPolicy
+from config.policies import ExpiryPolicy
 from config.severity import Severity
+from domain.run_state import Escalation, Pause, SlaMark, replaced
 from pipeline.hitl import apply_decision
 from domain.statuses import TERMINAL, RunStatus
 from pipeline.transition import Transition
@@ -42,29 +43,30 @@ def mark_sla(t: Transition, now: datetime, near: timedelta, actor: str, sweep_ru
     notify. Each level is written once; a run mid tool call is left for the next sweep, since
     writing it now would make the call's result land on a stale version."""
     deadline = t.run.sla_deadline
-    if deadline is None or t.status in TERMINAL or t.status == RunStatus.RUNNING or t.state.get("pending_calls"):
+    if deadline is None or t.status in TERMINAL or t.status == RunStatus.RUNNING or t.state.pending_calls:
         return None
-    current = t.state.get("severity") or t.state.get("triage", {}).get("severity")
+    current = t.state.current_severity
     level = sla_level(deadline, now, near)
-    done = t.state.get("sla", {}).get("level")
+    done = t.state.sla.level if t.state.sla else None
     if current is None or level is None or done in (level, BREACHED):
         return None  # not triaged yet (the next sweep sees it), not due, or already marked
     before = Severity(current)
     after = Severity.CRITICAL if level == BREACHED else before.raised()
     minutes = round((deadline - now).total_seconds() / 60, 1)
-    t.state["severity"] = str(after)
-    t.state["sla"] = {
-        **t.state.get("sla", {}), "level": level, "deadline": deadline.isoformat(),
-        f"{level}_at": now.isoformat(), "sweep_run_id": sweep_run_id,
-    }
+    t.state.severity = str(after)
+    t.state.sla = SlaMark(
+        level=level, deadline=deadline, sweep_run_id=sweep_run_id,
+        at_risk_at=now if level == AT_RISK else (t.state.sla.at_risk_at if t.state.sla else None),
+        breached_at=now if level == BREACHED else None,
+    )
     payload: dict[str, Any] = {
         "deadline": deadline.isoformat(),
         **({"minutes_remaining": minutes} if level == AT_RISK else {"minutes_overdue": -minutes}),
         "severity_from": str(before), "severity_to": str(after), "sweep_run_id": sweep_run_id,
     }
     t.emit(f"sla.{level}", actor, payload)
-    pause = t.state.get("pause") if t.status == RunStatus.PAUSED else None
-    target = list(pause.get("deciders", DEFAULT_DECIDERS)) if pause else ["operations"]
+    pause = t.state.pause if t.status == RunStatus.PAUSED else None
+    target = list(pause.deciders) if pause else ["operations"]
     what = f"{t.run.exception.get('domain', '?')}/{t.run.exception.get('type', '?')}"
     when = f"is due in {minutes:g} min" if level == AT_RISK else f"is {-minutes:g} min past its SLA"
     t.emit("notification.sent", actor, {
@@ -74,10 +76,10 @@ def mark_sla(t: Transition, now: datetime, near: timedelta, actor: str, sweep_ru
     return Outcome(level, f"sla.{level}", payload)
 
 
-def expiry_policy(pause: dict[str, Any], fallback: ExpiryPolicy) -> ExpiryPolicy:
+def expiry_policy(pause: Pause, fallback: ExpiryPolicy) -> ExpiryPolicy:
     """The policy the pause was made with; the tenant's current one for pauses older than that."""
     try:
-        return ExpiryPolicy.model_validate(pause["on_expiry"]) if "on_expiry" in pause else fallback
+        return ExpiryPolicy.model_validate(pause.on_expiry) if pause.on_expiry is not None else fallback
     except ValidationError:
         return fallback
 
@@ -89,14 +91,14 @@ def expire_approval(
     it to an escalation queue; an escalated approval that expires again gets the policy's
     ``then``. Nothing happens to a run no longer paused or whose expiry moved meanwhile."""
     expires = t.pause_expires_at
-    if t.status != RunStatus.PAUSED or expires is None or expires > now or "pause" not in t.state:
+    pause = t.state.pause
+    if t.status != RunStatus.PAUSED or expires is None or expires > now or pause is None:
         return None
-    pause = dict(t.state["pause"])
     policy = expiry_policy(pause, fallback)
-    escalated = pause.get("escalated")
+    escalated = pause.escalated
     action = policy.then if escalated else policy.action
     expired: dict[str, Any] = {
-        "gate": pause["gate"], "expired_at": expires.isoformat(), "action": action,
+        "gate": pause.gate, "expired_at": expires.isoformat(), "action": action,
         "escalated": bool(escalated), "sweep_run_id": sweep_run_id,
     }
     if action in ("reject", "approve"):
@@ -107,7 +109,7 @@ def expire_approval(
     if action == "wait":
         # The queue keeps the approval with no deadline: clearing the column takes the run out of
         # later sweeps, so it is acted on once and never crowds newer expiries out of the limit.
-        t.state["pause"] = {**pause, "escalated": {**escalated, "waiting_since": now.isoformat()}}
+        t.state.pause = replaced(pause, escalated=replaced(escalated or Escalation(), waiting_since=now))
         t.pause_expires_at = None
         return Outcome("left_waiting", "approval.expired", expired)
     apply_decision(t, {"decision": action, "reason": policy.reason}, actor, automatic=True)
@@ -115,24 +117,24 @@ def expire_approval(
 
 
 def _reassign(
-    t: Transition, pause: dict[str, Any], policy: ExpiryPolicy, now: datetime, actor: str, sweep_run_id: str
+    t: Transition, pause: Pause, policy: ExpiryPolicy, now: datetime, actor: str, sweep_run_id: str
 ) -> Outcome:
     queue = f"queue:{policy.queue}"
     expires = now + timedelta(minutes=policy.extend_minutes)
-    from_deciders = list(pause.get("deciders", DEFAULT_DECIDERS))
-    t.state["pause"] = {
-        **pause, "deciders": [queue, *ESCALATION_DECIDERS], "expires_at": expires.isoformat(),
-        "escalated": {"at": now.isoformat(), "queue": policy.queue, "from_deciders": from_deciders},
-    }
+    from_deciders = list(pause.deciders)
+    t.state.pause = replaced(
+        pause, deciders=[queue, *ESCALATION_DECIDERS], expires_at=expires,
+        escalated=Escalation(at=now, queue=policy.queue, from_deciders=from_deciders),
+    )
     t.pause_expires_at = expires
     payload = {
-        "gate": pause["gate"], "queue": policy.queue, "from_deciders": from_deciders,
+        "gate": pause.gate, "queue": policy.queue, "from_deciders": from_deciders,
         "expires_at": expires.isoformat(), "sweep_run_id": sweep_run_id,
     }
     t.emit("approval.escalated", actor, payload)
     t.emit("notification.sent", actor, {
         "channel": "approval_escalation", "target": [queue], "sweep_run_id": sweep_run_id,
-        "message": f"approval {pause['gate']} of run {t.run.id} expired undecided; "
+        "message": f"approval {pause.gate} of run {t.run.id} expired undecided; "
                    f"{policy.queue} decides by {expires.isoformat()}",
     })
     return Outcome("reassigned", "approval.escalated", payload)

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from domain.run_state import Feedback
 from pipeline.jobs import JobContext
 from domain.statuses import TERMINAL
 from store.digests import FinishedRun, finished_runs
@@ -52,20 +53,19 @@ class _Group:
         self.confidence: dict[str, list[float]] = {}
         """outcome -> [sum, count] of triage confidence."""
 
-    def add(self, run: FinishedRun, feedback: dict[str, Any]) -> None:
-        outcome = str(feedback.get("outcome") or run.status)
+    def add(self, run: FinishedRun, feedback: Feedback) -> None:
+        outcome = feedback.outcome or run.status
         self.runs += 1
         self.outcomes[outcome] += 1
         self.statuses[run.status] += 1
-        if isinstance(duration := feedback.get("duration_seconds"), int | float):
-            self.durations.append(float(duration))
-        if (feedback.get("human_interventions") or 0) > 0 or feedback.get("approval_required"):
+        self.durations.append(feedback.duration_seconds)
+        if feedback.human_interventions > 0 or feedback.approval_required:
             self.hitl += 1
-        self.steps_total += int(feedback.get("steps_total") or 0)
-        self.steps_completed += int(feedback.get("steps_completed") or 0)
+        self.steps_total += feedback.total_steps
+        self.steps_completed += feedback.completed_steps
         if run.error:
             self.reasons[run.error[:REASON_CHARS]] += 1
-        if isinstance(confidence := feedback.get("triage_confidence"), int | float):
+        if (confidence := feedback.triage_confidence) is not None:
             total = self.confidence.setdefault(outcome, [0.0, 0])
             total[0] += confidence
             total[1] += 1
@@ -100,13 +100,13 @@ async def feedback_digest(ctx: JobContext) -> dict[str, Any]:
     by_playbook: dict[str, _Group] = {}
     by_workflow: dict[str, _Group] = {}
     total = 0
-    db = ctx.engine.db
+    db = ctx.db
     async for chunk in finished_runs(db, ctx.run.tenant_id, sorted(TERMINAL), start, end):
         for run in chunk:
-            if not isinstance(run.feedback, dict):  # a job's run: Feedback never saw it
+            if run.feedback is None:  # a job's run: Feedback never saw it
                 continue
             total += 1
-            playbook = run.feedback.get("playbook") or NO_PLAYBOOK
+            playbook = run.feedback.playbook_id or NO_PLAYBOOK
             by_playbook.setdefault(playbook, _Group()).add(run, run.feedback)
             by_workflow.setdefault(run.workflow_id, _Group()).add(run, run.feedback)
     digest = {

@@ -11,8 +11,10 @@ from typing import Any
 import orjson
 from jsonschema import Draft202012Validator
 
-from config.policies import DEFAULT_DECIDERS, ApprovalGate
+from config.policies import ApprovalGate
 from domain.errors import AlreadyApproved, Forbidden, ValidationFailed
+from domain.run_state import Approval, Decision, Pause, StepStatus, replaced, with_step
+from domain.state_codec import as_payload
 from pipeline.outcomes import record_feedback
 from domain.statuses import RunStatus
 from pipeline.transition import Transition
@@ -28,20 +30,19 @@ def pause(t: Transition, gate: ApprovalGate, reasons: list[str], actor: str, ste
     expires_at = t.now + timedelta(minutes=gate.expires_after_minutes)
     t.status = RunStatus.PAUSED
     t.pause_expires_at = expires_at
-    t.state["pause"] = {
-        "gate": gate.name,
-        "reason": "; ".join(reasons),
-        "requested_at": t.now.isoformat(),
-        "expires_at": expires_at.isoformat(),
-        "payload_schema": gate.payload_schema,
-        "deciders": gate.deciders,
-        "approvals_required": gate.approvals_required,
-        "initiator_may_approve": gate.initiator_may_approve,
-        "approvals": [],
-        "on_expiry": gate.on_expiry.model_dump(mode="json"),
-        **({"step_id": step_id} if step_id else {}),
-    }
-    t.emit("run.paused", actor, dict(t.state["pause"]))
+    t.state.pause = Pause(
+        gate=gate.name,
+        reason="; ".join(reasons),
+        requested_at=t.now,
+        expires_at=expires_at,
+        payload_schema=gate.payload_schema,
+        deciders=list(gate.deciders),
+        approvals_required=gate.approvals_required,
+        initiator_may_approve=gate.initiator_may_approve,
+        on_expiry=gate.on_expiry.model_dump(mode="json"),
+        step_id=step_id,
+    )
+    t.emit("run.paused", actor, as_payload(t.state.pause))
 
 
 @lru_cache(maxsize=256)
@@ -82,21 +83,20 @@ class Decider:
     trusted: bool = False
 
 
-def check_decider(pause_info: dict[str, Any], started_by: str, decider: Decider, decision: str) -> None:
+def check_decider(pause_info: Pause, started_by: str, decider: Decider, decision: str) -> None:
     """Raise ``Forbidden`` unless the gate lets ``decider`` take ``decision``; ``AlreadyApproved``
     for a second approval by the same person."""
     if decider.trusted:
         return
-    gate = pause_info["gate"]
-    deciders = pause_info.get("deciders", list(DEFAULT_DECIDERS))
+    gate, deciders = pause_info.gate, pause_info.deciders
     holds = {f"role:{r}" for r in decider.roles} | {f"queue:{q}" for q in decider.queues}
     if not holds & set(deciders):
         raise Forbidden(f"gate {gate} is decided by {', '.join(deciders)}", {"gate": gate, "deciders": deciders})
     if decision != "approve":
         return
-    if decider.actor == started_by and not pause_info.get("initiator_may_approve", False):
+    if decider.actor == started_by and not pause_info.initiator_may_approve:
         raise Forbidden(f"{decider.actor} started this run and may not approve it at gate {gate}", {"gate": gate})
-    if decider.actor in (a["by"] for a in pause_info.get("approvals", [])):
+    if decider.actor in (a.by for a in pause_info.approvals):
         raise AlreadyApproved(f"{decider.actor} has already approved; gate {gate} needs another person")
 
 
@@ -105,40 +105,39 @@ def apply_decision(t: Transition, payload: dict[str, Any], actor: str, *, automa
     the gate waits for more distinct approvals). An ``automatic`` decision (the SLA sweep acting
     on an expired approval) completes the gate however many approvals it still needed, and is
     not counted as a human intervention."""
-    pause_info = dict(t.state["pause"])
-    decision = payload["decision"]
+    state = t.state
+    pause_info = state.pause
+    assert pause_info is not None, "a decision applies to a paused run"
+    decision, reason = payload["decision"], payload.get("reason")
     if not automatic:
-        t.state["human_interventions"] = t.state.get("human_interventions", 0) + 1
-    t.state["decisions"] = [*t.state.get("decisions", []), {
-        "gate": pause_info["gate"], "decision": decision, "by": actor,
-        "reason": payload.get("reason"), "at": t.now.isoformat(), **({"automatic": True} if automatic else {}),
-    }]
+        state.human_interventions += 1
+    state.decisions = [*state.decisions, Decision(
+        gate=pause_info.gate, decision=decision, by=actor, reason=reason, at=t.now, automatic=automatic,
+    )]
     if decision == "approve":
-        approvals = [*pause_info.get("approvals", []), {"by": actor, "reason": payload.get("reason"),
-                                                         "at": t.now.isoformat()}]
-        required = pause_info.get("approvals_required", 1)
-        if len(approvals) < required and not automatic:
-            t.state["pause"] = {**pause_info, "approvals": approvals}
+        approvals = [*pause_info.approvals, Approval(by=actor, reason=reason, at=t.now)]
+        if len(approvals) < pause_info.approvals_required and not automatic:
+            state.pause = replaced(pause_info, approvals=approvals)
             t.emit("run.approval_recorded", actor, {
-                "gate": pause_info["gate"], "approvals": len(approvals), "approvals_required": required,
-                "reason": payload.get("reason"),
+                "gate": pause_info.gate, "approvals": len(approvals),
+                "approvals_required": pause_info.approvals_required, "reason": reason,
             })
             return str(t.status)
-        pause_info["approvals"] = approvals
-    t.state.pop("pause")
+        pause_info = replaced(pause_info, approvals=approvals)
+    state.pause = None
     t.pause_expires_at = None
     t.emit(RESUMED_TOPIC, actor, {
-        "gate": pause_info["gate"], "decision": decision, "payload": payload,
-        "paused_reason": pause_info["reason"], "requested_at": pause_info["requested_at"],
-        "approved_by": [a["by"] for a in pause_info.get("approvals", [])],
+        "gate": pause_info.gate, "decision": decision, "payload": payload,
+        "paused_reason": pause_info.reason, "requested_at": pause_info.requested_at.isoformat(),
+        "approved_by": [a.by for a in pause_info.approvals],
     })
     if decision == "reject":
         t.status = RunStatus.REJECTED
-        t.emit("run.rejected", actor, {"gate": pause_info["gate"], "reason": payload.get("reason")})
+        t.emit("run.rejected", actor, {"gate": pause_info.gate, "reason": reason})
         record_feedback(t, "rejected")
     else:
         t.status = RunStatus.RESUMED
-        if step_id := pause_info.get("step_id"):
-            skipped = {**t.state["steps"][step_id], "status": "skipped", "skipped_by": actor}
-            t.state["steps"] = {**t.state["steps"], step_id: skipped}
+        if pause_info.step_id and (failed := state.steps.get(pause_info.step_id)) is not None:
+            state.steps = with_step(state, pause_info.step_id,
+                                    replaced(failed, status=StepStatus.SKIPPED, skipped_by=actor))
     return str(t.status)

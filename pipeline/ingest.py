@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agents.exception_input import ExceptionIn
 from config.sources import HttpSource, JsonlSource
 from pipeline.ingest_sources import Item, read_batches
+from pipeline.start_request import StartRequest
 from pipeline.jobs import JobContext
 from store.tables import ingested_items
 from store.writer import WriteConflict
@@ -78,7 +79,7 @@ class _Ingest:
 
     def __init__(self, ctx: JobContext, source: JsonlSource | HttpSource) -> None:
         self.ctx, self.source = ctx, source
-        self.db: AsyncEngine = ctx.engine.db
+        self.db: AsyncEngine = ctx.db
         self.counts = dict(items_read=0, started=0, duplicates=0, rejected=0, keyed_by_hash=0)
         self.truncated = False
         self.seen: set[str] = set()
@@ -164,11 +165,11 @@ class _Ingest:
             "ingest_run_id": ctx.run.id, "source": source.id, "item_key": key, "file": item.file, "line": item.line,
         }
         try:
-            run = await ctx.engine.start_run(
+            run = await ctx.writer.start_run(StartRequest(
                 ctx.run.tenant_id, source.workflow, exception, actor=ctx.actor, trigger_type="ingest",
                 trigger_ref=f"{source.id}:{key}"[:128], ingested=(source.id, key),
-                extra_events=[("ingest.item_received", received)],
-            )
+                extra_events=(("ingest.item_received", received),),
+            ))
         except WriteConflict:  # ingested meanwhile by someone else
             self.counts["duplicates"] += 1
             return

@@ -18,13 +18,16 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from config.catalog import Catalog
-from pipeline.clock import Clock
-from pipeline.engine import PipelineEngine
+from domain.run_state import new_state
 from domain.statuses import RunStatus
+from pipeline.clock import Clock
+from pipeline.run_writer import RunWriter
+from pipeline.start_request import StartRequest, open_run
 from pipeline.transition import Transition
-from store.records import IdempotentResponse, RunRecord
-from store.writer import WriteConflict
+from store.records import RunRecord
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +41,9 @@ class JobContext:
 
     run: RunRecord
     params: Any
-    engine: PipelineEngine
+    writer: RunWriter
+    db: AsyncEngine
+    """For the job's own reads (an ingest's seen items, a digest's window)."""
     catalog: Catalog
     clock: Clock
     data_dir: Path
@@ -69,16 +74,16 @@ class JobKind:
 
 class JobRunner:
     def __init__(
-        self, engine: PipelineEngine, catalog: Catalog, kinds: dict[str, JobKind], *, data_dir: Path,
+        self, writer: RunWriter, db: AsyncEngine, catalog: Catalog, kinds: dict[str, JobKind], *, data_dir: Path,
         clock: Clock,
     ) -> None:
-        self.engine, self.catalog, self.kinds = engine, catalog, kinds
+        self.writer, self.db, self.catalog, self.kinds = writer, db, catalog, kinds
         self.data_dir, self.clock = data_dir, clock
         self._tasks: dict[str, asyncio.Task[RunRecord]] = {}
 
     async def start(self) -> int:
         """Run again the jobs a stop left ``running``; return how many."""
-        left = await self.engine.runs.unfinished([str(RunStatus.RUNNING)])
+        left = await self.writer.runs.unfinished([str(RunStatus.RUNNING)])
         for run in left:
             self._spawn(run)
         if left:
@@ -92,36 +97,17 @@ class JobRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def launch(
-        self,
-        tenant_id: str,
-        workflow_id: str,
-        kind: str,
-        params: dict[str, Any],
-        *,
-        actor: str,
-        trigger_type: str,
-        trigger_ref: str | None = None,
-        request_id: str | None = None,
-        idempotency_for: Callable[[RunRecord], IdempotentResponse | None] | None = None,
-        extra_events: list[tuple[str, dict[str, Any]]] = (),  # type: ignore[assignment]
-        run_id: str | None = None,
-    ) -> RunRecord:
+    async def launch(self, request: StartRequest, kind: str) -> RunRecord:
         """Record the job's run as ``running`` (committed before it acts) and start it."""
         now = self.clock()
-        run = RunRecord(
-            id=run_id or self.engine.new_run_id(), tenant_id=tenant_id, workflow_id=workflow_id,
-            status=str(RunStatus.RUNNING), trigger_type=trigger_type, trigger_ref=trigger_ref,
-            started_by=actor, version=1, last_seq=0, exception=params, state={"job": kind},
-            sla_deadline=None, pause_expires_at=None, created_at=now, updated_at=now,
+        t = open_run(
+            request, request.run_id or self.writer.new_run_id(), now, status=RunStatus.RUNNING,
+            state=new_state(job=kind), received={"trigger_ref": request.trigger_ref, "params": request.payload},
         )
-        t = Transition(run, now, request_id)
-        t.emit("run.received", actor, {"trigger_type": trigger_type, "trigger_ref": trigger_ref, "params": params})
-        for topic, payload in extra_events:
-            t.emit(topic, actor, payload)
         write = t.write(is_new=True)
-        write.idempotency = idempotency_for(write.run) if idempotency_for else None
-        await self.engine.committer.submit(write)
+        if request.idempotency is not None:
+            write.idempotency = request.idempotency.response_for(write.run, now)
+        await self.writer.submit(write)
         self._spawn(write.run)
         return write.run
 
@@ -140,12 +126,12 @@ class JobRunner:
         task.add_done_callback(lambda _: self._tasks.pop(run.id, None))
 
     async def _execute(self, run: RunRecord) -> RunRecord:
-        kind = self.kinds.get(run.state.get("job", ""))
-        ctx = JobContext(run, None, self.engine, self.catalog, self.clock, self.data_dir)
+        kind = self.kinds.get(run.state.job or "")
+        ctx = JobContext(run, None, self.writer, self.db, self.catalog, self.clock, self.data_dir)
         summary: dict[str, Any] | None = None
         error: str | None = None
         if kind is None:
-            error = f"no job of kind {run.state.get('job')!r} in this version"
+            error = f"no job of kind {run.state.job!r} in this version"
         else:
             try:
                 ctx.params = kind.params.model_validate(run.exception)
@@ -160,23 +146,17 @@ class JobRunner:
     async def _finish(
         self, run: RunRecord, ctx: JobContext, summary: dict[str, Any] | None, error: str | None
     ) -> RunRecord:
-        for _ in range(3):
-            fresh = await self.engine.runs.get(run.tenant_id, run.id) or run
-            t = Transition(fresh, self.clock())
+        def close(t: Transition) -> None:
             for topic, payload in ctx.actions:
                 t.emit(topic, ctx.actor, payload)
             if error is None:
                 t.status = RunStatus.COMPLETED
-                t.state["summary"] = {**(summary or {}), "actions_not_logged": ctx.dropped_actions}
-                t.emit("workflow.completed", ctx.actor, t.state["summary"])
+                t.state.summary = {**(summary or {}), "actions_not_logged": ctx.dropped_actions}
+                t.emit("workflow.completed", ctx.actor, t.state.summary)
             else:
                 t.status = RunStatus.FAILED
-                t.state["error"] = error
+                t.state.error = error
                 t.emit("run.failed", ctx.actor, {"error": error})
-            write = t.write()
-            try:
-                await self.engine.committer.submit(write)
-            except WriteConflict:
-                continue
-            return write.run
-        raise RuntimeError(f"job run {run.id} kept changing while it was being closed")
+
+        closed, _ = await self.writer.change_run(run.tenant_id, run.id, close)
+        return closed

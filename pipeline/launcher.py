@@ -4,7 +4,6 @@ workflow kind's parameters first, so a bad one is refused before anything is rec
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -12,18 +11,19 @@ from pydantic import BaseModel
 from agents.exception_input import ExceptionIn
 from config.catalog import Catalog
 from config.workflows import Workflow
-from pipeline.engine import PipelineEngine
 from domain.errors import ValidationFailed, WorkflowNotFound
 from pipeline.jobs import JobRunner
+from pipeline.run_writer import RunWriter
+from pipeline.start_request import StartRequest
 from pipeline.validation import validate
-from store.records import IdempotentResponse, RunRecord
+from store.records import RunRecord
 
 PIPELINE_KIND = "exception_pipeline"
 
 
 class Launcher:
-    def __init__(self, engine: PipelineEngine, jobs: JobRunner, catalog: Catalog) -> None:
-        self.engine, self.jobs, self.catalog = engine, jobs, catalog
+    def __init__(self, writer: RunWriter, jobs: JobRunner, catalog: Catalog) -> None:
+        self.writer, self.jobs, self.catalog = writer, jobs, catalog
 
     def params_model(self, workflow: Workflow) -> type[BaseModel]:
         return ExceptionIn if workflow.kind == PIPELINE_KIND else self.jobs.kinds[workflow.kind].params
@@ -48,28 +48,12 @@ class Launcher:
             raise ValidationFailed(message, [{"field": f"{prefix}.source", "message": message}])
         return params
 
-    async def start(
-        self,
-        tenant_id: str,
-        workflow: Workflow,
-        params: dict[str, Any],
-        *,
-        actor: str,
-        trigger_type: str,
-        trigger_ref: str | None = None,
-        request_id: str | None = None,
-        idempotency_for: Callable[[RunRecord], IdempotentResponse | None] | None = None,
-        extra_events: list[tuple[str, dict[str, Any]]] = (),  # type: ignore[assignment]
-        run_id: str | None = None,
-    ) -> RunRecord:
-        """Start a run with checked ``params``; returns once its first write is committed."""
-        common = dict(
-            actor=actor, trigger_type=trigger_type, trigger_ref=trigger_ref, request_id=request_id,
-            idempotency_for=idempotency_for, extra_events=extra_events, run_id=run_id,
-        )
+    async def start(self, workflow: Workflow, request: StartRequest) -> RunRecord:
+        """Start a run of ``workflow`` with the request's checked payload; returns once its first
+        write is committed."""
         if workflow.kind == PIPELINE_KIND:
-            return await self.engine.start_run(tenant_id, workflow.id, params, **common)
-        return await self.jobs.launch(tenant_id, workflow.id, workflow.kind, params, **common)
+            return await self.writer.start_run(request)
+        return await self.jobs.launch(request, workflow.kind)
 
     async def finished(self, run: RunRecord) -> RunRecord:
         """A job's run once it has ended; a pipeline run as its first write left it (its later

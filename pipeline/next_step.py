@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.resolution import DONE
 from config.catalog import Catalog
+from domain.run_state import STEP_DONE, StepStatus
 from domain.statuses import ACTIVE, STAGE_OF, RunStatus
 from store.records import RunRecord
 
@@ -27,18 +27,18 @@ def loop_status(run: RunRecord) -> str:
 
 def next_playbook_step(run: RunRecord, catalog: Catalog) -> dict[str, Any] | None:
     """The first step of the run's playbook that is not done, or ``None``."""
-    key = run.state.get("policy", {}).get("playbook")
-    playbook = catalog.playbook(key) if key else None
+    playbook = catalog.playbook(run.state.playbook_key or "")
     if playbook is None or RunStatus(run.status) not in ACTIVE | {RunStatus.PAUSED, RunStatus.WAITING_FOR_INPUT}:
         return None
-    progress = run.state.get("steps", {})
     for number, step in enumerate(playbook.steps, start=1):
-        record = progress.get(step.id, {})
-        if record.get("status", "pending") not in DONE:
+        status = run.state.step_status(step.id)
+        if status not in STEP_DONE:
             found: dict[str, Any] = {
                 "stepNumber": number, "stepType": step.action, "stepId": step.id, "stepName": step.name,
-                "status": record.get("status", "pending"), "assignee": step.assignee,
+                "status": str(status),
             }
+            if step.assignee is not None:
+                found["assignee"] = step.assignee
             if step.estimated_minutes is not None:
                 found["estimatedDurationMs"] = int(step.estimated_minutes * 60_000)
             return found
@@ -47,9 +47,9 @@ def next_playbook_step(run: RunRecord, catalog: Catalog) -> dict[str, Any] | Non
 
 def why_nothing_ran(run: RunRecord, upcoming: dict[str, Any] | None) -> str:
     status = RunStatus(run.status)
-    if status == RunStatus.PAUSED:
-        pause = run.state.get("pause", {})
-        return f"run is paused at gate {pause.get('gate')}: {pause.get('reason')}; resume it to go on"
+    if status == RunStatus.PAUSED and run.state.pause is not None:
+        pause = run.state.pause
+        return f"run is paused at gate {pause.gate}: {pause.reason}; resume it to go on"
     if status == RunStatus.WAITING_FOR_INPUT and upcoming is not None:
         who = upcoming.get("assignee") or "a person or a model"
         return f"step {upcoming['stepId']} waits for a completion by {who}"
@@ -60,13 +60,11 @@ def why_nothing_ran(run: RunRecord, upcoming: dict[str, Any] | None) -> str:
 
 def newly_done_step(before: RunRecord, after: RunRecord, catalog: Catalog) -> dict[str, Any] | None:
     """The first playbook step whose status changed between two versions of a run."""
-    key = after.state.get("policy", {}).get("playbook")
-    playbook = catalog.playbook(key) if key else None
+    playbook = catalog.playbook(after.state.playbook_key or "")
     if playbook is None:
         return None
-    old, new = before.state.get("steps", {}), after.state.get("steps", {})
     for number, step in enumerate(playbook.steps, start=1):
-        status = new.get(step.id, {}).get("status")
-        if status in ("completed", "failed") and old.get(step.id, {}).get("status") != status:
-            return {"stepNumber": number, "stepType": step.action, "stepId": step.id, "status": status}
+        status = after.state.step_status(step.id)
+        if status in (StepStatus.COMPLETED, StepStatus.FAILED) and before.state.step_status(step.id) != status:
+            return {"stepNumber": number, "stepType": step.action, "stepId": step.id, "status": str(status)}
     return None

@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 from agents.feedback import summarize
+from domain.run_state import STEP_OPEN, Feedback, StepStatus, replaced
+from domain.state_codec import as_payload
 from domain.statuses import RunStatus
 from pipeline.transition import Transition
 
-OPEN = frozenset({"pending", "ready", "in_progress", "waiting_for_input", "waiting_for_signal"})
 
-
-def record_feedback(t: Transition, outcome: str) -> None:
-    """Feedback's record of how the run ended; steps still waiting then are closed as skipped."""
-    open_steps = {sid: rec for sid, rec in t.state.get("steps", {}).items() if rec.get("status") in OPEN}
-    if open_steps:
-        t.state["steps"] = {
-            **t.state["steps"],
-            **{sid: {**rec, "status": "skipped", "note": f"run ended {outcome}"} for sid, rec in open_steps.items()},
+def record_feedback(t: Transition, outcome: str) -> Feedback:
+    """Feedback's record of how the run ended; steps still open then are closed as skipped."""
+    state = t.state
+    if any(rec.status in STEP_OPEN for rec in state.steps.values()):
+        state.steps = {
+            sid: replaced(rec, status=StepStatus.SKIPPED, note=f"run ended {outcome}") if rec.status in STEP_OPEN
+            else rec
+            for sid, rec in state.steps.items()
         }
-    t.state.pop("waiting_steps", None)
-    t.state["feedback"] = summarize(t.state, outcome, t.run.created_at, t.now)
-    t.emit("feedback.recorded", "agent:feedback", t.state["feedback"])
+    state.waiting_steps = []
+    state.awaiting_next_step = False
+    state.feedback = summarize(state, outcome, t.run.created_at, t.now)
+    t.emit("feedback.recorded", "agent:feedback", as_payload(state.feedback))
+    return state.feedback
 
 
 def fail(t: Transition, error: str, actor: str) -> None:
     """End the run as failed, with the reason and Feedback's record of it."""
     t.status = RunStatus.FAILED
-    t.state["error"] = error
+    t.state.error = error
     t.emit("run.failed", actor, {"error": error})
     record_feedback(t, "failed")

@@ -44,7 +44,7 @@ async def sla_sweep(ctx: JobContext) -> dict[str, Any]:
     params: SlaSweepParams = ctx.params
     tenant, now, sweep = ctx.run.tenant_id, ctx.clock(), ctx.run.id
     near = timedelta(minutes=params.near_minutes)
-    runs = ctx.engine.runs
+    runs = ctx.writer.runs
     expired = await runs.expired_pauses(tenant, now, limit=params.limit)
     due = await runs.sla_due(tenant, SWEPT_STATUSES, now + near, now, limit=params.limit)
     fallback = ctx.catalog.policies.for_tenant(tenant).gate.on_expiry
@@ -89,9 +89,7 @@ async def _each(
 async def _apply(ctx: JobContext, run: RunRecord, change: Callable[[Transition], Outcome | None]) -> Outcome | None:
     """One run's version-checked write; a run that keeps changing or is gone is left for the next sweep."""
     try:
-        _, outcome = await ctx.engine.change_run(
-            run.tenant_id, run.id, change, None, None, write_if=lambda o: o is not None
-        )
+        _, outcome = await ctx.writer.change_run(run.tenant_id, run.id, change, write_if=lambda o: o is not None)
     except (RunChanged, RunNotFound) as exc:
         log.warning("sla sweep left a run for the next sweep", run_id=run.id, error=str(exc))
         return Outcome("skipped", "", {})

@@ -9,12 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.policy import evaluate_policy
-from agents.resolution import walk_playbook
+from agents.resolution import playbook_fields, walk_playbook
 from agents.triage import triage
 from config.catalog import Catalog
+from domain.run_state import TriageResult, replaced
+from domain.state_codec import as_payload
+from domain.statuses import RunStatus
 from pipeline.hitl import STEP_FAILED_GATE, pause
 from pipeline.outcomes import fail, record_feedback
-from domain.statuses import RunStatus
 from pipeline.transition import Transition
 
 Stage = Callable[[Transition, Catalog], None]
@@ -24,62 +26,74 @@ def triage_stage(t: Transition, catalog: Catalog) -> None:
     record_triage(t, triage(t.run.exception, catalog.triage, catalog.playbooks.values(), t.now))
 
 
-def record_triage(t: Transition, result: dict[str, Any]) -> None:
+def record_triage(t: Transition, result: TriageResult) -> None:
     """Triage's result on the run; the engine calls this itself when the model helped classify."""
-    t.state["triage"] = result
+    t.state.triage = result
     t.status = RunStatus.TRIAGED
-    t.emit("triage.completed", "agent:triage", result)
+    t.emit("triage.completed", "agent:triage", as_payload(result))
 
 
 def policy_stage(t: Transition, catalog: Catalog) -> None:
-    decision = evaluate_policy(t.run.tenant_id, t.state["triage"], t.run.exception, catalog)
-    t.state["policy"] = decision
+    assert t.state.triage is not None, "policy runs after triage"
+    decision = evaluate_policy(t.run.tenant_id, t.state.triage, t.run.exception, catalog, t.state.requested_playbook)
+    t.state.policy = decision
     t.status = RunStatus.POLICY_EVALUATED
-    t.emit("policy.evaluated", "agent:policy", decision)
-    if decision["requires_approval"]:
+    t.emit("policy.evaluated", "agent:policy", as_payload(decision))
+    if decision.requires_approval:
         gate = catalog.policies.for_tenant(t.run.tenant_id).gate
-        pause(t, gate, decision["approval_reasons"], "agent:policy")
+        pause(t, gate, decision.approval_reasons, "agent:policy")
 
 
 def _scope(t: Transition) -> dict[str, Any]:
-    run, triage_result = t.run, t.state.get("triage", {})
+    run, state = t.run, t.state
     return {
         "exception": {**run.exception, "id": run.id},
         "run": {
             "id": run.id,
             "workflow_id": run.workflow_id,
             "trigger_type": run.trigger_type,
-            "severity": triage_result.get("severity"),
-            "sla_minutes_remaining": triage_result.get("sla_minutes_remaining"),
-            "playbook_id": t.state.get("policy", {}).get("playbook"),
+            "severity": state.triage.severity if state.triage else None,
+            "sla_minutes_remaining": state.triage.sla_minutes_remaining if state.triage else None,
+            "playbook_id": state.policy.playbook_id if state.policy else None,
         },
     }
 
 
 def resolution_stage(t: Transition, catalog: Catalog) -> None:
-    key = t.state["policy"].get("playbook")
-    playbook = catalog.playbook(key) if key else None
+    key = t.state.playbook_key
     if key is None:
         t.status = RunStatus.RESOLVED
         t.emit("run.resolved", "agent:resolution", {"note": "approved by a human without a playbook"})
         return
+    playbook = catalog.playbook(key)
     if playbook is None:
         fail(t, f"playbook {key} is no longer in the library", "agent:resolution")
         return
-    outcome = walk_playbook(playbook, _scope(t), t.state.get("steps", {}), t.now)
-    t.state["steps"] = outcome.progress
-    t.state["steps_total"] = len(playbook.steps)
-    t.state.update(outcome.run_changes)
+    budget = t.granted_steps if playbook.mode == "stepwise" else None
+    outcome = walk_playbook(playbook, _scope(t), t.state.steps, t.now, budget)
+    t.granted_steps = 0
+    t.state.steps = outcome.progress
+    t.state.total_steps = len(playbook.steps)
+    if outcome.run_changes:
+        t.state = replaced(t.state, **outcome.run_changes)
     for topic, payload in outcome.events:
         t.emit(topic, "agent:resolution", payload)
     if outcome.status == "resolved":
         t.status = RunStatus.RESOLVED
-        t.emit("run.resolved", "agent:resolution", {"playbook": key})
+        t.emit("run.resolved", "agent:resolution", playbook_fields(playbook))
     elif outcome.status == "calling":
-        t.state["pending_calls"] = outcome.calling_steps  # the engine calls them outside any transaction
+        t.state.pending_calls = outcome.calling_steps  # the engine calls them outside any transaction
         t.status = RunStatus.RESOLVING
+    elif outcome.status == "awaiting_next_step":
+        t.state.awaiting_next_step = True  # a run-next-step call takes it
+        t.status = RunStatus.RESOLVING
+        step = playbook.step(outcome.next_step or "")
+        t.emit("playbook.next_step_ready", "agent:resolution", {
+            **playbook_fields(playbook), "step_id": outcome.next_step, "step_name": step.name if step else None,
+            "step_order": playbook.steps.index(step) + 1 if step else None,
+        })
     elif outcome.status == "waiting_for_input":
-        t.state["waiting_steps"] = outcome.waiting_steps
+        t.state.waiting_steps = outcome.waiting_steps
         if t.status != RunStatus.WAITING_FOR_INPUT:
             t.emit("run.waiting_for_input", "agent:resolution", {"steps": outcome.waiting_steps})
         t.status = RunStatus.WAITING_FOR_INPUT
@@ -91,9 +105,9 @@ def resolution_stage(t: Transition, catalog: Catalog) -> None:
 
 
 def feedback_stage(t: Transition, catalog: Catalog) -> None:
-    record_feedback(t, "completed")
+    feedback = record_feedback(t, "completed")
     t.status = RunStatus.COMPLETED
-    t.emit("run.completed", "agent:feedback", {"duration_seconds": t.state["feedback"]["duration_seconds"]})
+    t.emit("run.completed", "agent:feedback", {"duration_seconds": feedback.duration_seconds})
 
 
 STAGES: dict[str, Stage] = {

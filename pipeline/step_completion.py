@@ -10,6 +10,7 @@ from typing import Any
 from agents.resolution import playbook_fields
 from config.output_contract import contract_problems
 from config.playbooks import Playbook
+from domain.run_state import STEP_COMPLETABLE, STEP_TERMINAL, StepRecord, StepStatus, with_step
 from domain.errors import (
     Forbidden,
     RunNotWaiting,
@@ -20,10 +21,6 @@ from domain.errors import (
 )
 from domain.statuses import RunStatus
 from pipeline.transition import Transition
-
-COMPLETABLE = ("in_progress", "waiting_for_input", "waiting_for_signal", "ready")
-TERMINAL = ("completed", "failed", "skipped")
-
 
 @dataclass(frozen=True)
 class StepCompletion:
@@ -51,19 +48,20 @@ def complete_step(t: Transition, playbook: Playbook, step_id: str, completion: S
     step = playbook.step(step_id)
     if step is None:
         raise StepNotFound(f"Step {step_id} not found in run {t.run.id}")
-    record = t.state.get("steps", {}).get(step_id, {})
-    status = record.get("status", "pending")
-    if status in TERMINAL:
+    record = t.state.steps.get(step_id)
+    status = record.status if record is not None else StepStatus.PENDING
+    if status in STEP_TERMINAL:
         raise StepAlreadyTerminal(f"Step is already in terminal state: {status}", {"status": status})
     if t.status != RunStatus.WAITING_FOR_INPUT:
         raise RunNotWaiting(
             f"Run {t.run.id} is {t.status}; steps can be completed only while it waits for input",
             {"run_status": t.status},
         )
-    if status not in COMPLETABLE:
+    if status not in STEP_COMPLETABLE:
+        completable = [str(s) for s in STEP_COMPLETABLE]
         raise StepNotCompletable(
-            f"Step cannot be completed from status: {status}. Must be one of: {', '.join(COMPLETABLE)}",
-            {"status": status, "completable": list(COMPLETABLE)},
+            f"Step cannot be completed from status: {status}. Must be one of: {', '.join(completable)}",
+            {"status": status, "completable": completable},
         )
     override = not completion.assigned_to_caller(step.assignee)
     if override and not completion.may_override:
@@ -75,37 +73,38 @@ def complete_step(t: Transition, playbook: Playbook, step_id: str, completion: S
     problems = contract_problems(step.outputs, completion.outputs)
     if problems:
         raise ValidationFailed(f"Output validation failed: {problems[0]['message']}", problems)
-    since = datetime.fromisoformat(record["since"]) if "since" in record else t.now
-    order = record.get("order", playbook.steps.index(step) + 1)
+    assert record is not None  # a completable step has a record
+    since = record.since or t.now
     minutes = round((t.now - since).total_seconds() / 60, 2)
-    t.state["steps"] = {**t.state["steps"], step_id: {
-        "status": "completed", "order": order, "outputs": completion.outputs,
-        "completed_at": t.now.isoformat(), "completed_by": completion.actor, "duration_minutes": minutes,
-        "ai_confidence": completion.ai_confidence, "ai_insights": completion.ai_insights,
-    }}
     if step.type == "human":
-        t.state["human_interventions"] = t.state.get("human_interventions", 0) + 1
+        t.state.human_interventions += 1
     t.emit("playbook.step_completed", completion.actor, {
-        **playbook_fields(playbook), "step_order": order, "step_id": step_id, "step_name": step.name,
+        **playbook_fields(playbook), "step_order": record.order, "step_id": step_id, "step_name": step.name,
         "action_type": step.action, "actor_type": completion.actor.split(":", 1)[0],
         "actor_id": completion.actor, "notes": completion.ai_insights or f"completed by {completion.actor}",
         "outputs": completion.outputs, "ai_confidence": completion.ai_confidence,
         "actual_duration_minutes": minutes, "assignee": step.assignee, "override": override,
     })
+    completed_seq = t.seq
     if override:
         t.emit("playbook.step_overridden", completion.actor, {
             "step_id": step_id, "assignee": step.assignee,
             "why": f"{completion.actor} completed a step assigned to {step.assignee} (steps:override)",
         })
-    t.state["steps"][step_id]["event_seq"] = t.seq - (1 if override else 0)
+    t.state.steps = with_step(t.state, step_id, StepRecord(
+        status=StepStatus.COMPLETED, order=record.order, since=record.since, outputs=completion.outputs,
+        completed_at=t.now, completed_by=completion.actor, duration_minutes=minutes,
+        ai_confidence=completion.ai_confidence, ai_insights=completion.ai_insights, event_seq=completed_seq,
+    ))
+    t.state.waiting_steps = [s for s in t.state.waiting_steps if s != step_id]
     t.status = RunStatus.RESOLVING
 
 
-def steps_ready_after(playbook: Playbook, progress: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def steps_ready_after(playbook: Playbook, progress: dict[str, StepRecord]) -> list[dict[str, Any]]:
     """The steps now waiting to be activated by a person or a model, in order."""
     return [
         {"step_id": s.id, "step_sequence": i, "step_name": s.name, "step_type": s.type,
          "status": "ready_to_activate"}
         for i, s in enumerate(playbook.steps, start=1)
-        if progress.get(s.id, {}).get("status") in COMPLETABLE
+        if (record := progress.get(s.id)) is not None and record.status in STEP_COMPLETABLE
     ]

@@ -8,6 +8,7 @@ from typing import Any
 from agents.resolution import playbook_fields
 from config.output_contract import contract_problems
 from config.playbooks import Playbook
+from domain.run_state import StepStatus, replaced, with_step
 from domain.statuses import RunStatus
 from pipeline.transition import Transition
 
@@ -18,27 +19,24 @@ def record_call(t: Transition, playbook: Playbook, step_id: str, answer: dict[st
                 attempts: int) -> None:
     """Settle one claimed call: completed with ``answer`` (if it meets the contract), else failed."""
     step = playbook.step(step_id)
-    record = dict(t.state["steps"][step_id])
+    record = t.state.steps[step_id]
     if error is None and step is not None and (problems := contract_problems(step.outputs, answer or {})):
         error = "the tool's answer breaks the step's contract: " + "; ".join(p["message"] for p in problems)
-    common = {**playbook_fields(playbook), "step_id": step_id, "step_order": record["order"],
-              "action_type": "call_tool", "tool": record.get("tool"), "attempts": attempts}
+    common = {**playbook_fields(playbook), "step_id": step_id, "step_order": record.order,
+              "action_type": "call_tool", "tool": record.tool, "attempts": attempts}
     if error is None:
-        record.update(status="completed", outputs=answer, completed_at=t.now.isoformat(), completed_by=ACTOR,
-                      attempts=attempts)
+        record = replaced(record, status=StepStatus.COMPLETED, outputs=answer, completed_at=t.now,
+                          completed_by=ACTOR, attempts=attempts)
         t.emit("playbook.step_completed", ACTOR, {
             **common, "step_name": step.name if step else step_id, "actor_type": "agent", "actor_id": ACTOR,
-            "notes": f"tool {record.get('tool')} answered", "outputs": answer,
+            "notes": f"tool {record.tool} answered", "outputs": answer,
         })
     else:
-        record.update(status="failed", error=error, at=t.now.isoformat(), attempts=attempts)
+        record = replaced(record, status=StepStatus.FAILED, error=error, failed_at=t.now, attempts=attempts)
         t.emit("playbook.step_failed", ACTOR, {
-            **common, "error": error, "on_failure": step.on_failure if step else "fail",
+            **common, "step_name": step.name if step else step_id, "error": error,
+            "on_failure": step.on_failure if step else "fail",
         })
-    t.state["steps"] = {**t.state["steps"], step_id: record}
-    pending = [s for s in t.state.get("pending_calls", []) if s != step_id]
-    if pending:
-        t.state["pending_calls"] = pending
-    else:
-        t.state.pop("pending_calls", None)
+    t.state.steps = with_step(t.state, step_id, record)
+    t.state.pending_calls = [s for s in t.state.pending_calls if s != step_id]
     t.status = RunStatus.RESOLVING

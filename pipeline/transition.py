@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from domain.run_state import replaced
 from store.records import EventDraft, IdempotentResponse, RunRecord, RunWrite
 
 
@@ -16,17 +17,20 @@ class Transition:
         self.run = run
         self.now = now
         self.request_id = request_id
-        self.state = dict(run.state)
+        self.state = replaced(run.state)
+        """A copy of the run's state: its parts are replaced, never changed in place."""
         self.status = run.status
         self.pause_expires_at = run.pause_expires_at
         self._events: list[EventDraft] = []
         self._seq = run.last_seq
+        self.granted_steps = 0
+        """Steps a playbook run ``mode: stepwise`` may take in this transition (run-next-step grants one)."""
 
     def emit(self, topic: str, actor: str, payload: dict[str, Any]) -> None:
         self._seq += 1
         self._events.append(EventDraft(self._seq, topic, actor, payload, self.request_id, self.now))
         if actor.startswith(("user:", "agent:")):
-            self.state["last_actor"] = actor
+            self.state.last_actor = actor
 
     @property
     def seq(self) -> int:

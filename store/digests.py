@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.run_state import Feedback
+from domain.state_codec import upcast
 from store.tables import runs
 
 
@@ -19,14 +21,24 @@ class FinishedRun:
     id: str
     workflow_id: str
     status: str
-    feedback: dict[str, Any] | None
+    feedback: Feedback | None
+    """``None`` for a job's run, which Feedback never sees."""
     error: str | None
 
 
 _columns = (
     runs.c.id, runs.c.workflow_id, runs.c.status,
     runs.c.state["feedback"].label("feedback"), runs.c.state["error"].label("error"),
+    runs.c.state["schema_version"].label("schema_version"),
 )
+
+
+def _feedback(document: Any, schema_version: Any) -> Feedback | None:
+    """Feedback's record, upgraded like the whole state would be if an older release wrote it."""
+    if not isinstance(document, dict):
+        return None
+    stored = {"feedback": document, **({"schema_version": schema_version} if schema_version else {})}
+    return msgspec.convert(upcast(stored)["feedback"], Feedback)
 
 
 async def finished_runs(
@@ -45,7 +57,8 @@ async def finished_runs(
         )
         async with engine.connect() as conn:
             rows = [
-                FinishedRun(r.id, r.workflow_id, r.status, r.feedback, r.error if isinstance(r.error, str) else None)
+                FinishedRun(r.id, r.workflow_id, r.status, _feedback(r.feedback, r.schema_version),
+                            r.error if isinstance(r.error, str) else None)
                 for r in await conn.execute(query)
             ]
         if not rows:

@@ -15,7 +15,10 @@ from store.events import event_from_row
 from store.records import EventRecord
 from store.tables import events, runs
 
-_playbook = runs.c.state[("policy", "playbook")].as_string()
+_playbook = func.coalesce(
+    runs.c.state[("policy", "playbook_id")].as_string(),
+    runs.c.state[("policy", "playbook")].as_string(),  # a state from before schema version 2: "id@version"
+)
 _duration = runs.c.state[("feedback", "duration_seconds")].as_float()
 _approval = runs.c.state[("policy", "requires_approval")].as_boolean()
 _error = runs.c.state["error"].as_string()

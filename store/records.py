@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.run_state import RunState
+
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
@@ -48,7 +50,7 @@ class RunRecord:
     version: int
     last_seq: int
     exception: dict[str, Any]
-    state: dict[str, Any]
+    state: RunState
     sla_deadline: datetime | None
     pause_expires_at: datetime | None
     created_at: datetime

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.state_codec import state_from_builtins
 from store.records import RunRecord
 from store.tables import runs
 
@@ -17,7 +18,11 @@ _one_run = select(runs).where(runs.c.tenant_id == bindparam("tenant_id"), runs.c
 
 
 def run_from_row(row: Any) -> RunRecord:
-    return RunRecord(**{c.name: row._mapping[c.name] for c in runs.columns})
+    """A row as a record; its JSON state becomes the typed ``RunState`` (upgraded if an older
+    release wrote it), here and nowhere else."""
+    values = {c.name: row._mapping[c.name] for c in runs.columns}
+    values["state"] = state_from_builtins(values["state"])
+    return RunRecord(**values)
 
 
 class RunRepository:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, String
 from sqlalchemy.dialects.postgresql import JSONB
@@ -16,8 +17,14 @@ EventId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def dumps_json(value: Any) -> str:
-    """The engines' JSON serializer: orjson, several times faster than ``json`` on the write path."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    """The engines' JSON serializer: orjson, several times faster than ``json`` on the write path.
+    A run's typed state (a msgspec ``Struct``) is written by msgspec."""
+    if isinstance(value, msgspec.Struct):
+        return _struct_json.encode(value).decode()
+    return orjson.dumps(value, default=msgspec.to_builtins, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+_struct_json = msgspec.json.Encoder()
 
 
 def sqlite_timestamp(value: datetime) -> str:
