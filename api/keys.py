@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.tokens import TokenService
 from config.catalog import Catalog
 from config.settings import Settings
-from eventbus import InProcessBus
+from eventbus import EventBus
 from pipeline.clock import Clock
 from pipeline.engine import PipelineEngine
 from pipeline.jobs import JobRunner
@@ -22,7 +22,7 @@ SETTINGS = web.AppKey("settings", Settings)
 CATALOG = web.AppKey("catalog", Catalog)
 TOKENS = web.AppKey("tokens", TokenService)
 CLOCK = web.AppKey("clock", Clock)  # type: ignore[arg-type]
-BUS = web.AppKey("bus", InProcessBus)
+BUS = web.AppKey[EventBus]("bus")  # the contract, not a backend: see eventbus/bus.py
 DB = web.AppKey("db", AsyncEngine)
 PIPELINE = web.AppKey("pipeline", PipelineEngine)
 RUNS = web.AppKey("runs", RunRepository)

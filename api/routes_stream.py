@@ -13,8 +13,9 @@ from api.keys import BUS, EVENTS, RUNS
 from api.routes_runs import run_in_path
 from api.routing import RouteTable, read_query
 from api.schemas import EventOut
-from api.sse import EVENT_STREAM, StreamFilter, serve
+from api.sse import EVENT_STREAM, serve
 from domain.errors import RunNotFound, ValidationFailed
+from eventbus import SubscriptionFilter
 
 routes = RouteTable()
 MAX_PATTERNS = 16
@@ -72,7 +73,7 @@ def _last_event_id(request: web.Request, query: RunStreamQuery) -> int | None:
 async def stream_events(request: web.Request) -> web.StreamResponse:
     query = read_query(request, StreamQuery)
     tenant = request[PRINCIPAL].tenant
-    wanted = StreamFilter(tenant, _patterns(query.topics), query.run_id)
+    wanted = SubscriptionFilter(tenant, _patterns(query.topics), query.run_id)
     if query.run_id is not None and await request.app[RUNS].get(tenant, query.run_id) is None:
         raise RunNotFound(f"no run {query.run_id}")
     resume = _last_event_id(request, query)
@@ -87,6 +88,6 @@ async def stream_run_events(request: web.Request) -> web.StreamResponse:
     query = read_query(request, RunStreamQuery)
     patterns = _patterns(query.topics)
     run = await run_in_path(request)  # another tenant's run is a 404 before anything streams
-    wanted = StreamFilter(request[PRINCIPAL].tenant, patterns, run.id)
+    wanted = SubscriptionFilter(request[PRINCIPAL].tenant, patterns, run.id)
     resume = _last_event_id(request, query)
     return await serve(request, request.app[BUS], request.app[EVENTS], wanted, resume)

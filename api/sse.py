@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import orjson
 import structlog
@@ -21,8 +20,7 @@ from aiohttp import web
 
 from api.views import event_out
 from config.settings import Settings
-from eventbus import Batch, InProcessBus, topic_matches
-from eventbus.inprocess import QueueSubscription
+from eventbus import Batch, EventBus, Subscription, SubscriptionFilter
 from store.events import EventRepository
 from store.records import EventRecord
 
@@ -66,22 +64,6 @@ class Frames:
             if len(self._frames) > self._kept:
                 del self._frames[next(iter(self._frames))]
         return cached
-
-
-@dataclass(frozen=True)
-class StreamFilter:
-    """Which events a stream sends. The tenant comes from the caller's token, never the query."""
-
-    tenant_id: str
-    patterns: tuple[str, ...] = ("#",)
-    run_id: str | None = None
-
-    def wants(self, event: EventRecord) -> bool:
-        return (
-            event.tenant_id == self.tenant_id
-            and (self.run_id is None or event.run_id == self.run_id)
-            and any(topic_matches(p, event.topic) for p in self.patterns)
-        )
 
 
 class Streams:
@@ -154,13 +136,15 @@ class _Gone(Exception):
 
 class EventStream:
     def __init__(
-        self, request: web.Request, response: web.StreamResponse, bus: InProcessBus, events: EventRepository,
-        streams: Streams, wanted: StreamFilter,
+        self, request: web.Request, response: web.StreamResponse, bus: EventBus, events: EventRepository,
+        streams: Streams, wanted: SubscriptionFilter,
     ) -> None:
+        """``wanted`` is what the stream sends, from the bus and from the log alike; its tenant comes
+        from the caller's token, never the query."""
         self._request, self._response, self._bus, self._log = request, response, bus, events
         self._streams, self._settings, self._filter = streams, streams.settings, wanted
         self._loop = asyncio.get_running_loop()
-        self._sub: QueueSubscription | None = None
+        self._sub: Subscription | None = None
         self._last_write = self._loop.time()
         self._resting = False
         """Wrote since the pacer's last tick: events queue without waking it until the next."""
@@ -269,7 +253,7 @@ class EventStream:
             async with self._streams.log_readers:
                 page = await self._log.after(self._filter.tenant_id, after, run_id=self._filter.run_id, limit=limit)
             if page:
-                await self._send([e for e in page if self._filter.wants(e)])
+                await self._send(self._filter.select(page))
                 self.cursor = max(after, page[-1].id)
             read += len(page)
             if len(page) < limit:
@@ -344,7 +328,7 @@ class EventStream:
 
 
 async def serve(
-    request: web.Request, bus: InProcessBus, events: EventRepository, wanted: StreamFilter,
+    request: web.Request, bus: EventBus, events: EventRepository, wanted: SubscriptionFilter,
     last_event_id: int | None,
 ) -> web.StreamResponse:
     """Answer ``request`` with the stream; returns when the client leaves or the stream ends."""

@@ -1,7 +1,13 @@
-"""The event bus: a small protocol and its in-process implementation."""
+"""The event bus: its contract (``EventBus``, ``Subscription``, ``Batch``, ``SubscriptionFilter``)
+and the in-process implementation."""
 
-from eventbus.bus import Envelope, EventBus, Subscription
-from eventbus.inprocess import Batch, InProcessBus
+from eventbus.batch import Batch
+from eventbus.bus import EventBus, Subscription
+from eventbus.envelope import Envelope
+from eventbus.inprocess import InProcessBus
+from eventbus.subscription_filter import SubscriptionFilter
 from eventbus.topics import topic_matches
 
-__all__ = ["Batch", "Envelope", "EventBus", "InProcessBus", "Subscription", "topic_matches"]
+__all__ = [
+    "Batch", "Envelope", "EventBus", "InProcessBus", "Subscription", "SubscriptionFilter", "topic_matches",
+]
