@@ -16,6 +16,33 @@ ACCOUNT_FLAGGED_RULE = {
     "severity": "low", "confidence": 0.9,
 }
 
+REVIEW_PLAYBOOK = """
+id: test-review
+name: Review a flagged account
+version: 1
+priority: 1000
+match: {domain: accounts, exception_type: "account.flagged"}
+steps:
+  - id: route
+    name: Route to analysts
+    action: assign_owner
+    params: {owner: "queue:kyc-analysts"}
+  - id: review
+    name: Analyst review
+    type: human
+    action: human_task
+    assignee: "queue:kyc-analysts"
+    outputs:
+      decision: {type: string, enum: [clear, close_account]}
+      risk_score: {type: number, minimum: 0, maximum: 1}
+      notes: {type: string, required: false}
+  - id: record
+    name: Record the decision
+    action: add_comment
+    params: {text: "analyst decided {steps.review.outputs.decision}"}
+"""
+"""A playbook for ``account.flagged`` (see ACCOUNT_FLAGGED_RULE) that waits on an analyst's review step."""
+
 
 def config_with(
     directory: Path,

@@ -10,8 +10,7 @@ from api.app import create_app
 from api.keys import TOKENS
 from config.settings import Settings
 from tests.api.conftest import Api, exception_body
-from tests.api.test_step_completion import REVIEW_PLAYBOOK
-from tests.config_copies import ACCOUNT_FLAGGED_RULE, config_with
+from tests.config_copies import ACCOUNT_FLAGGED_RULE, REVIEW_PLAYBOOK, config_with
 
 
 async def test_the_audit_replays_a_runs_approval_and_step_completion(tmp_path):

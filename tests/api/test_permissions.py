@@ -12,7 +12,7 @@ from api.keys import CATALOG, TOKENS
 from config.catalog import load_catalog
 from config.settings import SHIPPED_CONFIG_DIR
 from tests.api.conftest import Api
-from tests.api.test_route_isolation import BODIES
+from tests.api.route_bodies import BODIES
 
 ROLES = sorted(load_catalog(SHIPPED_CONFIG_DIR).roles.roles)
 EXPECTED = {

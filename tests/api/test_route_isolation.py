@@ -7,7 +7,6 @@ import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -15,31 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import create_app, route_specs
 from api.keys import TOKENS
 from config.settings import Settings
-from tests.api.conftest import Api, exception_body
-from tests.api.test_step_completion import REVIEW_PLAYBOOK
-from tests.config_copies import ACCOUNT_FLAGGED_RULE, config_with
-
-FLAGGED = exception_body(domain="accounts", type="account.flagged", amount=None, currency=None)
-BODIES: dict[tuple[str, str], Any] = {
-    ("POST", "/api/v1/exceptions"): FLAGGED,
-    ("POST", "/api/v1/workflows/{workflow_id}/trigger"): {"payload": FLAGGED},
-    ("POST", "/api/v1/workflows/{workflow_id}/runs/{run_id}/resume"): {"payload": {"decision": "approve"}},
-    ("POST", "/api/v1/runs/{run_id}/playbook/recalculate"): {},
-    ("POST", "/api/v1/playbook-runs/{run_id}/complete-step/{step_id}"): {"outputs": {"decision": "clear",
-                                                                                      "risk_score": 0.1}},
-    ("POST", "/api/v1/runs/{run_id}/run-next-step"): {"mode": "dryRun"},
-    ("POST", "/api/v1/schedules"): {"id": "strangers-own", "workflow": "feedback_digest",
-                                    "trigger": {"type": "interval", "seconds": 3600}},
-    ("PATCH", "/api/v1/schedules/{schedule_id}"): {"description": "taken over"},
-    ("POST", "/api/v1/schedules/{schedule_id}/pause"): {"reason": "not yours"},
-    ("POST", "/api/v1/schedules/{schedule_id}/resume"): None,
-    ("POST", "/api/v1/schedules/{schedule_id}/run-now"): None,
-    ("POST", "/api/v1/schedules/{schedule_id}/backfill"): {"start": "2020-01-01T00:00:00Z",
-                                                           "end": "2020-01-02T00:00:00Z"},
-    ("POST", "/api/v1/copilot/ask"): {"query": "what is paused?"},
-    ("POST", "/api/v1/copilot/ask/stream"): {"query": "what is paused?"},
-}
-"""A valid body for every route that takes one: a new route without a case fails the test."""
+from tests.api.conftest import Api
+from tests.api.route_bodies import BODIES, FLAGGED
+from tests.config_copies import ACCOUNT_FLAGGED_RULE, REVIEW_PLAYBOOK, config_with
 
 SHARED_IDS = {"workflow_id"}
 """Path ids that name shared configuration, not a tenant's data: with only these, another

@@ -1,7 +1,8 @@
 """Schedules over HTTP: create, read, change, delete, pause, resume, run now, backfill, history;
 bad input named by field; fires visible as runs and in their timeline. The app's clock is a
-fake one and its timer is off (``scheduler_enabled=False``): tests fire with ``tick()``. One
-test turns the real timer on and waits a few real seconds for an every-second schedule."""
+fake one and its timer is off (``scheduler_enabled=False``): tests fire with ``tick()``. Two
+tests turn the real timer on: one waits a few real seconds for an every-second schedule, one
+arms a fire at the calendar's end."""
 
 from __future__ import annotations
 
@@ -145,6 +146,20 @@ async def test_a_bad_change_is_400_naming_the_field_and_changes_nothing(globex: 
     assert (await globex.call("GET", "/api/v1/schedules/hourly-digest"))[1] == before
 
 
+START_AT_OUT_OF_RANGE = [
+    "9999-12-31T20:00:00-05:00",  # year 10000 in UTC
+    "0001-01-01T00:30:00+01:00",  # year 0 in UTC
+]
+
+
+@pytest.mark.parametrize("start_at", START_AT_OUT_OF_RANGE)
+async def test_a_start_out_of_range_in_utc_is_400_naming_it(globex: Api, start_at: str) -> None:
+    status, body, _ = await globex.call("POST", "/api/v1/schedules", json=schedule(
+        trigger={"type": "interval", "seconds": 3600, "start_at": start_at}))
+    assert status == 400, body
+    assert body["error"]["details"][0]["field"] == "body.trigger.start_at", body
+
+
 async def test_a_fire_is_a_scheduled_run_in_the_runs_list_and_its_timeline(globex: Api, clock) -> None:
     await globex.call("POST", "/api/v1/schedules", json=schedule())
     await globex.call("POST", "/api/v1/schedules", json=schedule("other", trigger={"type": "interval",
@@ -200,6 +215,26 @@ async def test_pause_resume_and_run_now(globex: Api, clock) -> None:
     assert history["items"][1]["actor"] == "user:gil"
 
 
+async def test_changing_a_paused_schedule_keeps_it_paused(globex: Api) -> None:
+    """``paused`` lives on the record; the stored settings kept the value the schedule was
+    created with, so any PATCH (a new description) resumed a schedule paused by hand."""
+    assert (await globex.call("POST", "/api/v1/schedules", json=schedule()))[0] == 201
+    status, paused, _ = await globex.call("POST", "/api/v1/schedules/hourly-digest/pause", json={"reason": "x"})
+    assert status == 200 and paused["paused"]
+    status, changed, _ = await globex.call("PATCH", "/api/v1/schedules/hourly-digest",
+                                           json={"description": "new words"})
+    assert status == 200, changed
+    assert changed["paused"] is True and changed["next_fires"] == [] and changed["paused_reason"] == "x"
+
+
+async def test_resumed_schedule_created_paused_stays_resumed_when_changed(globex: Api) -> None:
+    assert (await globex.call("POST", "/api/v1/schedules", json=schedule(paused=True)))[0] == 201
+    status, resumed, _ = await globex.call("POST", "/api/v1/schedules/hourly-digest/resume")
+    assert status == 200 and not resumed["paused"]
+    _, changed, _ = await globex.call("PATCH", "/api/v1/schedules/hourly-digest", json={"description": "d"})
+    assert changed["paused"] is False and changed["next_fires"]
+
+
 async def test_backfill_fires_each_past_time_once(globex: Api, clock) -> None:
     await globex.call("POST", "/api/v1/schedules", json=schedule())
     clock.advance(hours=1)
@@ -222,6 +257,15 @@ async def test_backfill_fires_each_past_time_once(globex: Api, clock) -> None:
     status, answer, _ = await globex.call("POST", "/api/v1/schedules/hourly-digest/backfill",
                                           json={"start": at(7)})
     assert status == 400 and answer["error"]["details"][0]["field"] == "body.end"
+
+
+async def test_a_backfill_from_the_first_day_of_the_calendar_is_not_a_500(globex: Api) -> None:
+    assert (await globex.call("POST", "/api/v1/schedules", json=schedule(
+        trigger={"type": "cron", "expression": "0 0 1 1 *"})))[0] == 201
+    status, body, _ = await globex.call("POST", "/api/v1/schedules/hourly-digest/backfill", json={
+        "start": "0001-01-01T00:00:00Z", "end": "1972-01-01T00:00:00Z"})
+    assert status == 202, body
+    assert body["times"] == ["1970-01-01T00:00:00Z", "1971-01-01T00:00:00Z", "1972-01-01T00:00:00Z"]
 
 
 async def test_history_pages_newest_first(globex: Api) -> None:
@@ -258,3 +302,18 @@ async def test_a_real_timer_fires_an_every_second_schedule(tmp_path: Path) -> No
                 break
         assert len(runs) >= 2, "an every-second schedule did not fire twice within ten seconds"
         assert {r["trigger_type"] for r in runs} == {"scheduled"}
+
+
+async def test_a_last_fire_at_the_end_of_the_calendar_with_jitter_is_not_a_500(tmp_path: Path) -> None:
+    """With the timer on, arming a fire near year 9999 plus its jitter overflowed."""
+    app = create_app(Settings(data_dir=tmp_path / "data", jwt_secret=SECRET, scheduler_enabled=True))
+    async with TestClient(TestServer(app)) as client:
+        token = app[TOKENS].mint(tenant="globex", subject="gil", roles=["admin"], ttl=timedelta(hours=1))
+        globex = Api(client, app, token)
+        status, created, _ = await globex.call("POST", "/api/v1/schedules", json=schedule(
+            trigger={"type": "interval", "seconds": 3600, "start_at": "9999-12-31T23:59:59Z"}, jitter_seconds=3600))
+        assert status == 201, created
+        assert created["next_fires"] == ["9999-12-31T23:59:59Z"]
+        for path in ("/api/v1/schedules", "/api/v1/schedules/hourly-digest"):
+            status, body, _ = await globex.call("GET", path)
+            assert status == 200, body

@@ -13,33 +13,7 @@ from api.app import create_app
 from api.keys import TOKENS
 from config.settings import Settings
 from tests.api.conftest import Api, exception_body
-from tests.config_copies import ACCOUNT_FLAGGED_RULE, config_with
-
-REVIEW_PLAYBOOK = """
-id: test-review
-name: Review a flagged account
-version: 1
-priority: 1000
-match: {domain: accounts, exception_type: "account.flagged"}
-steps:
-  - id: route
-    name: Route to analysts
-    action: assign_owner
-    params: {owner: "queue:kyc-analysts"}
-  - id: review
-    name: Analyst review
-    type: human
-    action: human_task
-    assignee: "queue:kyc-analysts"
-    outputs:
-      decision: {type: string, enum: [clear, close_account]}
-      risk_score: {type: number, minimum: 0, maximum: 1}
-      notes: {type: string, required: false}
-  - id: record
-    name: Record the decision
-    action: add_comment
-    params: {text: "analyst decided {steps.review.outputs.decision}"}
-"""
+from tests.config_copies import ACCOUNT_FLAGGED_RULE, REVIEW_PLAYBOOK, config_with
 
 
 @pytest.fixture

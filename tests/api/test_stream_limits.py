@@ -1,4 +1,6 @@
-"""Review findings on the event streams: odd Last-Event-ID values and topic patterns."""
+"""Event streams at the edges of their inputs: a Last-Event-ID that is no event id or lies past
+any, the largest one, and topic patterns of hundreds of hashes (in the matcher, the bus and the
+stream)."""
 
 from __future__ import annotations
 

@@ -13,14 +13,18 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.app import create_app
+from api.keys import TOKENS
 from config.catalog import Catalog
 from config.settings import Settings
 from copilot.client import openai_client
 from copilot.service import Copilot
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
+from tests.api.conftest import Api
 
 LLM = "http://llm.test/v1"
 COMPLETIONS = f"{LLM}/chat/completions"
@@ -132,3 +136,14 @@ def copilot_for(seeded: Seeded, catalog: Catalog, clock: Any, tmp_path: Path):  
         return made[-1]
 
     return make
+
+
+@pytest.fixture
+async def apis(tmp_path: Path) -> AsyncIterator[tuple[Api, Api]]:
+    """The app with the scripted model behind it, as a viewer of acme and one of globex."""
+    app = create_app(llm_settings(tmp_path, llm_max_retries=1))
+    async with TestClient(TestServer(app)) as client:
+        def as_tenant(tenant: str, role: str = "viewer") -> Api:
+            return Api(client, app, app[TOKENS].mint(tenant=tenant, subject="ann", roles=[role],
+                                                     ttl=timedelta(hours=1)))
+        yield as_tenant("acme"), as_tenant("globex")

@@ -3,42 +3,16 @@ threads per tenant, and the streaming variant's events."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
 from api.keys import TOKENS
 from tests.api.conftest import Api, exception_body
+from tests.copilot.ask_route import ASK, sse
 from tests.copilot.conftest import call, completion, llm_settings
-
-ASK = "/api/v1/copilot/ask"
-
-
-@pytest.fixture
-async def apis(tmp_path: Path) -> AsyncIterator[tuple[Api, Api]]:
-    app = create_app(llm_settings(tmp_path, llm_max_retries=1))
-    async with TestClient(TestServer(app)) as client:
-        def as_tenant(tenant: str, role: str = "viewer") -> Api:
-            return Api(client, app, app[TOKENS].mint(tenant=tenant, subject="ann", roles=[role],
-                                                     ttl=timedelta(hours=1)))
-        yield as_tenant("acme"), as_tenant("globex")
-
-
-async def sse(api: Api, body: dict) -> tuple[int, list[tuple[str, dict]]]:
-    response = await api.client.post(ASK + "/stream", json=body, headers=api.headers())
-    if response.content_type != "text/event-stream":
-        return response.status, [("http", await response.json())]
-    events = []
-    for block in (await response.text()).strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((lines["event"], json.loads(lines["data"])))
-    return response.status, events
 
 
 async def test_ask_answers_with_the_tools_used(apis, model):

@@ -1,5 +1,6 @@
-"""Review findings on the copilot: malformed model output and out-of-range tool arguments are
-answered as the copilot's errors (or tool errors for the model), never a 500."""
+"""Malformed model output and out-of-range tool arguments are answered as the copilot's errors
+(or tool errors for the model), and a failure mid-stream ends the stream with an error event:
+never a 500 or a stream that never ends."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import httpx
 import pytest
 
 from domain.errors import CopilotUpstreamFailed
+from tests.copilot.ask_route import ASK, sse
 from tests.copilot.conftest import call, completion
-from tests.copilot.test_api import ASK, apis, sse  # noqa: F401  (the fixture)
 
 
 def _raw(body: dict) -> httpx.Response:
@@ -31,7 +32,7 @@ async def test_a_malformed_completion_is_an_upstream_error(copilot_for, model, b
 
 
 @pytest.mark.parametrize("body", [NO_CHOICES, NOT_A_COMPLETION])
-async def test_a_malformed_completion_answers_502_over_http(apis, model, body):  # noqa: F811
+async def test_a_malformed_completion_answers_502_over_http(apis, model, body):
     acme, _ = apis
     model.answers(_raw(body))
     status, answer, _ = await acme.call("POST", ASK, json={"query": "what is paused?"})
@@ -39,7 +40,7 @@ async def test_a_malformed_completion_answers_502_over_http(apis, model, body): 
     assert answer["error"]["code"] == "COPILOT_UPSTREAM_ERROR"
 
 
-async def test_a_malformed_completion_mid_stream_is_an_error_event(apis, model):  # noqa: F811
+async def test_a_malformed_completion_mid_stream_is_an_error_event(apis, model):
     acme, _ = apis
     model.answers(completion(None, call("list_runs")), _raw(NO_CHOICES))
     status, events = await sse(acme, {"query": "what is paused?"})
@@ -63,7 +64,7 @@ async def test_a_time_out_of_range_is_a_tool_error_for_the_model(copilot_for, mo
     assert output["error"] == "invalid arguments", output
 
 
-async def test_an_unexpected_failure_mid_stream_ends_the_stream_with_an_error_event(apis, model, monkeypatch):  # noqa: F811
+async def test_an_unexpected_failure_mid_stream_ends_the_stream_with_an_error_event(apis, model, monkeypatch):
     """Once the stream is under way no error answer is possible: the client must get an error
     event and the end of the body, not wait forever on a response that never ends."""
     import asyncio

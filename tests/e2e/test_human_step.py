@@ -7,8 +7,7 @@ import aiohttp
 import pytest
 
 from tests.api.conftest import exception_body
-from tests.api.test_step_completion import REVIEW_PLAYBOOK
-from tests.config_copies import ACCOUNT_FLAGGED_RULE, config_with
+from tests.config_copies import ACCOUNT_FLAGGED_RULE, REVIEW_PLAYBOOK, config_with
 from tests.e2e.server import Client, ServerProcess
 
 pytestmark = pytest.mark.e2e

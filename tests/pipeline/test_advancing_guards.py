@@ -1,5 +1,5 @@
 """Looking at a run, or another tenant naming it, never takes it from the worker that owns it;
-a recalculation waits for a tool call in flight (found in review)."""
+a recalculation waits for a tool call in flight."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import asyncio
 import pytest
 
 from domain.errors import LoopConflict, RunNotFound
-from tests.pipeline.test_tool_calls import carrier, catalog_with, run_through  # noqa: F401
+from tests.pipeline.carrier_tool import catalog_with, run_through
 
 
-async def test_a_dry_run_does_not_make_the_worker_drop_a_queued_run(sqlite_db, clock, tmp_path, carrier):  # noqa: F811
+async def test_a_dry_run_does_not_make_the_worker_drop_a_queued_run(sqlite_db, clock, tmp_path, carrier):
     tool, url = carrier
     engine, run = await run_through(sqlite_db, catalog_with(tmp_path, url), clock)
     assert run.status == "resolving"  # the claim is committed and the run queued for a worker
@@ -22,7 +22,7 @@ async def test_a_dry_run_does_not_make_the_worker_drop_a_queued_run(sqlite_db, c
     assert tool.requests and done.status == "completed"
 
 
-async def test_another_tenant_naming_a_run_gets_404_and_changes_nothing(sqlite_db, clock, tmp_path, carrier):  # noqa: F811
+async def test_another_tenant_naming_a_run_gets_404_and_changes_nothing(sqlite_db, clock, tmp_path, carrier):
     tool, url = carrier
     tool.hang = asyncio.Event()
     engine, run = await run_through(sqlite_db, catalog_with(tmp_path, url), clock)
@@ -40,7 +40,7 @@ async def test_another_tenant_naming_a_run_gets_404_and_changes_nothing(sqlite_d
     assert done.status == "completed"
 
 
-async def test_a_recalculation_waits_for_a_tool_call_in_flight(sqlite_db, clock, tmp_path, carrier):  # noqa: F811
+async def test_a_recalculation_waits_for_a_tool_call_in_flight(sqlite_db, clock, tmp_path, carrier):
     tool, url = carrier
     tool.hang = asyncio.Event()
     engine, run = await run_through(sqlite_db, catalog_with(tmp_path, url), clock)

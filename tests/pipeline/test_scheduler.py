@@ -570,3 +570,63 @@ async def test_a_crash_between_the_run_and_the_schedule_save_does_not_fire_twice
     assert again.scheduled_for == at(10)
     record = await second.service.get(TENANT, "hourly")
     assert (record.next_fire_at, record.last_fire_at) == (at(11), at(10))
+
+
+# -- a stop in the middle of a fire ------------------------------------------------------------
+
+
+async def test_a_fire_still_running_when_the_service_stopped_counts_for_overlap_after_restart(db, nodes, clock) -> None:
+    """A scheduled job left ``running`` by a stop runs again on start; ``skip`` must see it as the
+    last fire still running, not start a second one beside it."""
+    gate = Gate()
+    first = await nodes(db, kinds=gated(gate))
+    minutely = settings(trigger={"type": "cron", "expression": "* * * * *"})
+    await first.service.create(TENANT, "minutely", minutely, "user:ann")
+    clock.advance(minutes=1)
+    await first.tick()
+    assert gate.started == 1
+    await first.stop()  # the job's run stays running
+
+    clock.advance(minutes=1)
+    second = await nodes(db, kinds=gated(gate))  # re-runs the job, and catches up on the minute missed
+    await asyncio.sleep(0)
+    assert gate.started == 2  # the interrupted job, again
+    assert second.service.busy(TENANT, "minutely") == 1
+    assert [e.kind for e in await second.history("minutely")][-1] == "skipped"
+    assert len(await second.runs("minutely")) == 1
+    gate.open.set()
+    await second.settle()
+    assert second.service.busy(TENANT, "minutely") == 0
+
+
+async def test_a_backfill_cut_short_by_a_stop_goes_on_after_restart(db, nodes, clock) -> None:
+    """A backfill is a promise recorded in the history (``backfill_requested`` with its count):
+    the times it had not fired when the service stopped fire after the restart, once each."""
+    gate = Gate()
+    first = await nodes(db, kinds=gated(gate))
+    await first.service.create(TENANT, "hourly", settings(), "user:ann")
+    clock.advance(minutes=30)
+    hours = [datetime(2026, 11, 24, h, tzinfo=UTC) for h in (6, 7, 8)]
+    assert await first.service.backfill(TENANT, "hourly", hours[0], hours[-1], "user:ann") == hours
+    for _ in range(50):
+        if gate.started:
+            break
+        await asyncio.sleep(0.01)
+    assert gate.started == 1  # 06:00 is running; 07:00 and 08:00 wait for it
+    await first.stop()
+
+    gate.open.set()
+    second = await nodes(db, kinds=gated(gate))
+    await second.settle()
+    for _ in range(100):
+        fired = sorted([(await second.fired_for(r))["scheduled_for"] for r in await second.runs("hourly")])
+        if len(fired) == 3:
+            break
+        await asyncio.sleep(0.02)
+        await second.settle()
+    assert fired == [h.isoformat() for h in hours]
+    await second.stop()
+    third = await nodes(db, kinds=gated(gate))  # a finished backfill is not taken up again
+    await third.settle()
+    assert len(await third.runs("hourly")) == 3
+    assert [e.kind for e in await third.history("hourly")].count("already_fired") <= 1

@@ -380,6 +380,20 @@ async def test_the_limit_bounds_a_sweep_most_urgent_first(sqlite_db, sweepers, c
     assert not job.state["summary"]["limit_reached"]
 
 
+async def test_runs_already_breached_do_not_crowd_newer_ones_out_of_the_sweep(db, sweepers, clock) -> None:
+    """Breached runs stay open (paused, say) and keep the earliest deadlines: with the limit
+    filled by them, a run that came due later must still be marked."""
+    s = await sweepers(db)
+    early = [await s.start("globex", "15000", deadline_minutes=10 + i) for i in range(2)]
+    late = await s.start("globex", "15000", deadline_minutes=60)
+    assert {r.status for r in [*early, late]} == {"paused"}
+    clock.advance(minutes=20)
+    assert counts(await s.sweep("globex", limit=2)) == {"runs_checked": 2, "breached": 2}
+    clock.advance(minutes=50)  # the late one is past its deadline too now
+    job = await s.sweep("globex", limit=2)
+    assert (await s.get(late)).state.get("sla", {}).get("level") == "breached", counts(job)
+
+
 @pytest.mark.parametrize(("status", "state", "marked"), [
     ("resolving", {"triage": {"severity": "low"}}, True),
     ("resolving", {"triage": {"severity": "low"}, "pending_calls": ["call"]}, False),  # its call's result is due

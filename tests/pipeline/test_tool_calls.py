@@ -4,93 +4,16 @@ by the playbook's rule, and at most one call per (run, step) across a crash."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from config.catalog import Catalog, load_catalog
+from config.catalog import load_catalog
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
 from store.events import EventRepository
-from tests.api.conftest import exception_body
 from tests.config_copies import config_with
-
-PLAYBOOK = """\
-id: zz-carrier-claim
-name: File a carrier claim
-priority: 1000
-match: {domain: payments, exception_type: "payment.failed"}
-steps:
-  - id: file-claim
-    name: File the claim with the carrier
-    action: call_tool
-    on_failure: ON_FAILURE
-    params:
-      tool: carrier_claim
-      input: {reference: "{exception.source_id}", amount: "{exception.amount}"}
-    outputs:
-      claim_id: {type: string}
-  - id: note
-    name: Record the claim
-    action: add_comment
-    params: {text: "claim {steps.file-claim.outputs.claim_id} filed"}
-"""
-
-
-@dataclass
-class Carrier:
-    """The tool: answers from a script of statuses, remembers every request."""
-
-    script: list[int] = field(default_factory=lambda: [200])
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    hang: asyncio.Event | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.requests.append({"key": request.headers.get("Idempotency-Key"), "body": await request.json()})
-        if self.hang is not None:
-            await self.hang.wait()
-        status = self.script.pop(0) if len(self.script) > 1 else self.script[0]
-        if status != 200:
-            return web.json_response({"error": "carrier unavailable"}, status=status)
-        return web.json_response({"claim_id": f"CLM-{len(self.requests)}"})
-
-
-@pytest.fixture
-async def carrier() -> AsyncIterator[tuple[Carrier, str]]:
-    tool = Carrier()
-    app = web.Application()
-    app.router.add_post("/claims", tool.handle)
-    server = TestServer(app)
-    await server.start_server()
-    yield tool, str(server.make_url("/claims"))
-    if tool.hang is not None:
-        tool.hang.set()
-    await server.close()
-
-
-def catalog_with(tmp_path: Path, url: str, *, on_failure: str = "fail", idempotent: bool = False) -> Catalog:
-    tools = (
-        f"tools:\n  - name: carrier_claim\n    kind: http\n    url: {url}\n    retries: 2\n"
-        f"    backoff_seconds: 0\n    timeout_seconds: 5\n    idempotent: {str(idempotent).lower()}\n"
-    )
-    playbooks = {"zz-carrier-claim.yaml": PLAYBOOK.replace("ON_FAILURE", on_failure)}
-    catalog = load_catalog(config_with(tmp_path / "config", playbooks, tools_yaml=tools))
-    assert catalog.problems == []
-    return catalog
-
-
-async def run_through(db, catalog, clock) -> tuple[PipelineEngine, Any]:
-    engine = PipelineEngine(db, InProcessBus(), catalog, clock=clock, workers=2)
-    await engine.start()
-    body = dict(exception_body(source_id="ch_77"), sla_deadline=(clock.now + timedelta(hours=6)).isoformat())
-    run = await engine.start_run("globex", "exception_pipeline", body, actor="user:x", trigger_type="api")
-    return engine, run
+from tests.pipeline.carrier_tool import PLAYBOOK, catalog_with, run_through
 
 
 async def test_the_tool_is_called_once_with_the_resolved_input_and_its_answer_feeds_later_steps(

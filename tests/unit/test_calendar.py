@@ -3,6 +3,7 @@ rules for what is due after a wake: one fire, late ones coalesced, old ones drop
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -159,3 +160,37 @@ def test_a_very_long_downtime_is_counted_not_walked_forever(monkeypatch: pytest.
     plan = plan_due(minutely, T, now, timedelta(hours=1))
     assert plan.more_dropped and len(plan.dropped) == 10 and plan.fire is None
     assert plan.next_fire_at == T + timedelta(days=3, minutes=1)  # the first time after now
+
+
+# -- intervals far from their start -------------------------------------------------------------
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def interval(start_at: str, seconds: float = 1) -> Calendar:
+    return Calendar(TriggerSpec.model_validate({"type": "interval", "seconds": seconds, "start_at": start_at}), NOW)
+
+
+def test_an_interval_counted_from_long_ago_still_moves_forward() -> None:
+    """Float timestamps lose the microsecond the calendar steps by: a start centuries back made
+    ``next_after`` return its own argument, five equal ``next_fires`` and a 100 000-step walk on
+    every wake."""
+    calendar = interval("1000-01-01T00:00:00Z")
+    first = calendar.next_after(NOW)
+    assert first == NOW + timedelta(seconds=1)
+    assert calendar.upcoming(NOW, 3) == [NOW + timedelta(seconds=n) for n in (1, 2, 3)]
+    started = time.monotonic()
+    plan = plan_due(calendar, first, first + timedelta(seconds=5), timedelta(hours=1))
+    assert time.monotonic() - started < 0.05
+    assert (plan.fire, len(plan.coalesced), plan.more_dropped) == (first + timedelta(seconds=5), 5, False)
+    assert plan.next_fire_at == first + timedelta(seconds=6)
+
+
+def test_an_interval_keeps_its_phase_and_ends_at_the_calendars_end() -> None:
+    calendar = interval("2026-11-24T08:59:59.5Z", seconds=1.5)
+    assert calendar.next_after(NOW) == datetime(2026, 11, 24, 9, 0, 1, tzinfo=UTC)
+    assert calendar.next_after(datetime(2026, 11, 24, 9, 0, 1, tzinfo=UTC)) == datetime(
+        2026, 11, 24, 9, 0, 2, 500000, tzinfo=UTC)
+    assert calendar.next_after(datetime(2000, 1, 1, tzinfo=UTC)) == datetime(2026, 11, 24, 8, 59, 59, 500000,
+                                                                             tzinfo=UTC)
+    assert interval("9999-12-31T23:59:00Z", seconds=3600).next_after(datetime(9999, 12, 31, 23, 59, tzinfo=UTC)) is None
