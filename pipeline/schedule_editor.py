@@ -1,84 +1,54 @@
 """What people (and ``config/schedules.yaml``) do to schedules: create, change, pause, resume,
 delete, fire now, backfill. Each change is checked the way the API promises (a bad cron, an
 unknown zone or workflow, a payload that does not fit: a 400 naming the field), written over
-the version it was made from, and logged in the schedule's history with who made it."""
+the version it was made from, and logged in the schedule's history with who made it. Fires
+(now, or a backfill's) and the alarm after a change are the timer's: the editor reaches it only
+through ``Firing``."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import uuid
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import structlog
 from pydantic import ValidationError
 
 from config.schedules import DeclaredSchedule, ScheduleSettings
+from domain.errors import ScheduleExists, ValidationFailed
 from pipeline.calendar import Calendar
-from pipeline.clock import Clock
-from domain.errors import ScheduleExists, ScheduleNotFound, ValidationFailed
 from pipeline.launcher import Launcher
+from pipeline.schedule_records import ScheduleBook, calendar_of, edited, settings_of
 from pipeline.validation import field_errors
 from store.records import RunRecord, ScheduleLogEntry, ScheduleRecord
-from store.schedules import ScheduleRepository
 
 log = structlog.get_logger(__name__)
 MAX_BACKFILL = 1000
 CONFIG_ACTOR = "config:schedules.yaml"
 
 
-class ScheduleChanges:
-    def __init__(self, repo: ScheduleRepository, launcher: Launcher, *, clock: Clock) -> None:
-        self.repo, self.launcher, self.clock = repo, launcher, clock
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+class Firing(Protocol):
+    """What the editor needs from the timer (``pipeline.schedule_timer.ScheduleTimer``)."""
 
-    # -- what the timer side provides (see ``pipeline.scheduler``) --------------------------
+    def arm(self, tenant_id: str, schedule_id: str, record: ScheduleRecord | None) -> None: ...
 
-    def arm(self, tenant_id: str, schedule_id: str, record: ScheduleRecord | None) -> None:
-        raise NotImplementedError
+    async def fire(
+        self, record: ScheduleRecord, scheduled_for: datetime, *, actor: str | None = None, overlap: bool = True,
+        request_id: str | None = None, by_hand: bool = False,
+    ) -> tuple[list[ScheduleLogEntry], RunRecord | None]: ...
 
-    async def fire(self, record: ScheduleRecord, scheduled_for: datetime, **options: Any) -> tuple[
-        list[ScheduleLogEntry], RunRecord | None
-    ]:
-        raise NotImplementedError
+    def start_backfill(self, record: ScheduleRecord, times: list[datetime], actor: str, backfill_id: str) -> None: ...
 
-    async def backfill_fires(self, record: ScheduleRecord, times: list[datetime], actor: str,
-                             backfill_id: str | None = None) -> None:
-        raise NotImplementedError
 
-    def _spawn(self, coroutine: Any) -> None:
-        raise NotImplementedError
+class ScheduleEditor:
+    """Changes schedules on behalf of people and the declarations file."""
 
-    # -- helpers ------------------------------------------------------------------------------
-
-    def lock(self, tenant_id: str, schedule_id: str) -> asyncio.Lock:
-        """One change at a time per schedule, in this process."""
-        return self._locks.setdefault((tenant_id, schedule_id), asyncio.Lock())
-
-    @staticmethod
-    def settings_of(record: ScheduleRecord) -> ScheduleSettings:
-        return ScheduleSettings.model_validate({**record.settings, "workflow": record.workflow_id})
-
-    def calendar(self, record: ScheduleRecord) -> Calendar:
-        return Calendar(self.settings_of(record).trigger, record.created_at)
-
-    def upcoming(self, record: ScheduleRecord, count: int = 5) -> list[datetime]:
-        """The next fire times, or none while paused."""
-        if record.paused or record.deleted or record.next_fire_at is None:
-            return []
-        return [record.next_fire_at, *self.calendar(record).upcoming(record.next_fire_at, count - 1)]
-
-    def entry(self, record: ScheduleRecord, kind: str, actor: str, **fields: Any) -> ScheduleLogEntry:
-        return ScheduleLogEntry(record.tenant_id, record.id, self.clock(), kind, actor, **fields)
-
-    async def get(self, tenant_id: str, schedule_id: str) -> ScheduleRecord:
-        record = await self.repo.get(tenant_id, schedule_id)
-        if record is None:
-            raise ScheduleNotFound(f"no schedule {schedule_id}")
-        return record
+    def __init__(self, book: ScheduleBook, launcher: Launcher, firing: Firing) -> None:
+        self.book, self.launcher, self.firing = book, launcher, firing
+        self.repo, self.clock = book.repo, book.clock
 
     def _checked(self, settings: ScheduleSettings, prefix: str, tenant_id: str) -> ScheduleSettings:
         """The workflow must exist, the payload fit it and the trigger fire at least once more;
@@ -94,10 +64,9 @@ class ScheduleChanges:
             raise ValidationFailed(message, [{"field": field, "message": message}])
         return settings.model_copy(update={"payload": payload, "trigger": trigger})
 
-    def _next_after(self, record: ScheduleRecord, moment: datetime) -> datetime | None:
-        return None if record.paused else self.calendar(record).next_after(moment)
-
-    # -- changes ------------------------------------------------------------------------------
+    @staticmethod
+    def _next_after(record: ScheduleRecord, moment: datetime) -> datetime | None:
+        return None if record.paused else calendar_of(record).next_after(moment)
 
     async def create(
         self, tenant_id: str, schedule_id: str, settings: ScheduleSettings, actor: str, *,
@@ -105,7 +74,7 @@ class ScheduleChanges:
     ) -> ScheduleRecord:
         settings = self._checked(settings, prefix, tenant_id)
         now = self.clock()
-        async with self.lock(tenant_id, schedule_id):
+        async with self.book.lock(tenant_id, schedule_id):
             old = await self.repo.get(tenant_id, schedule_id, deleted=True)
             if old is not None and not old.deleted:
                 raise ScheduleExists(f"schedule {schedule_id} already exists", {"id": schedule_id})
@@ -118,19 +87,19 @@ class ScheduleChanges:
                 created_at=now, created_by=actor, updated_at=now, updated_by=actor,
             )
             record = replace(record, next_fire_at=self._next_after(record, now))
-            entry = self.entry(record, "created", actor, detail={"settings": record.settings, "origin": origin})
+            entry = self.book.entry(record, "created", actor, detail={"settings": record.settings, "origin": origin})
             record = await self.repo.save(record, is_new=old is None, log=[entry])
-            self.arm(tenant_id, schedule_id, record)
+            self.firing.arm(tenant_id, schedule_id, record)
             return record
 
     async def update(self, tenant_id: str, schedule_id: str, changes: dict[str, Any], actor: str) -> ScheduleRecord:
         """Apply a partial change; a new trigger (or resuming) starts counting from now."""
-        async with self.lock(tenant_id, schedule_id):
-            record = await self.get(tenant_id, schedule_id)
+        async with self.book.lock(tenant_id, schedule_id):
+            record = await self.book.get(tenant_id, schedule_id)
             # Whether it is paused is the record's (pause, resume and auto-pause change only that),
             # not what the stored settings said when it was created: a change that does not say
             # ``paused`` leaves it as it is.
-            merged = {**self.settings_of(record).model_dump(mode="json"), "paused": record.paused, **changes}
+            merged = {**settings_of(record).model_dump(mode="json"), "paused": record.paused, **changes}
             try:
                 settings = ScheduleSettings.model_validate(merged)
             except ValidationError as exc:
@@ -145,17 +114,17 @@ class ScheduleChanges:
             )
             if "trigger" in changes or record.paused != updated.paused:
                 updated = replace(updated, next_fire_at=self._next_after(updated, now))
-            entry = self.entry(record, "updated", actor, detail={"changed": sorted(changes)})
+            entry = self.book.entry(record, "updated", actor, detail={"changed": sorted(changes)})
             updated = await self.repo.save(updated, is_new=False, log=[entry])
-            self.arm(tenant_id, schedule_id, updated)
+            self.firing.arm(tenant_id, schedule_id, updated)
             return updated
 
     async def set_paused(self, tenant_id: str, schedule_id: str, paused: bool, actor: str,
                          reason: str | None = None) -> ScheduleRecord:
         """Pause (the timer stops) or resume (counting from now: times missed while paused are
         not caught up)."""
-        async with self.lock(tenant_id, schedule_id):
-            record = await self.get(tenant_id, schedule_id)
+        async with self.book.lock(tenant_id, schedule_id):
+            record = await self.book.get(tenant_id, schedule_id)
             if record.paused == paused:
                 return record
             now = self.clock()
@@ -164,27 +133,27 @@ class ScheduleChanges:
                 consecutive_failures=record.consecutive_failures if paused else 0,
             )
             updated = replace(updated, next_fire_at=self._next_after(updated, now))
-            entry = self.entry(record, "paused" if paused else "resumed", actor, detail={"reason": reason})
+            entry = self.book.entry(record, "paused" if paused else "resumed", actor, detail={"reason": reason})
             updated = await self.repo.save(updated, is_new=False, log=[entry])
-            self.arm(tenant_id, schedule_id, updated)
+            self.firing.arm(tenant_id, schedule_id, updated)
             return updated
 
     async def delete(self, tenant_id: str, schedule_id: str, actor: str) -> None:
         """Deleted schedules keep their row (and history); a declared one is not re-created on
         restart unless its declaration in the file changes."""
-        async with self.lock(tenant_id, schedule_id):
-            record = await self.get(tenant_id, schedule_id)
+        async with self.book.lock(tenant_id, schedule_id):
+            record = await self.book.get(tenant_id, schedule_id)
             now = self.clock()
             updated = edited(record, now, actor, deleted=True, next_fire_at=None)
-            await self.repo.save(updated, is_new=False, log=[self.entry(record, "deleted", actor)])
-            self.arm(tenant_id, schedule_id, None)
+            await self.repo.save(updated, is_new=False, log=[self.book.entry(record, "deleted", actor)])
+            self.firing.arm(tenant_id, schedule_id, None)
 
     async def run_now(self, tenant_id: str, schedule_id: str, actor: str, request_id: str | None) -> RunRecord:
         """Fire once now, by hand: counts as a fire (and towards overlap), not as a scheduled time."""
-        async with self.lock(tenant_id, schedule_id):
-            record = await self.get(tenant_id, schedule_id)
-            entries, run = await self.fire(record, self.clock(), actor=actor, overlap=False, request_id=request_id,
-                                           by_hand=True)
+        async with self.book.lock(tenant_id, schedule_id):
+            record = await self.book.get(tenant_id, schedule_id)
+            entries, run = await self.firing.fire(record, self.clock(), actor=actor, overlap=False,
+                                                  request_id=request_id, by_hand=True)
             await self.repo.log(entries)
         if run is None:
             raise ValidationFailed(entries[0].detail.get("error", "the schedule could not fire"),
@@ -195,23 +164,23 @@ class ScheduleChanges:
                        actor: str) -> list[datetime]:
         """Fire once for each time the schedule had in ``[start, end]`` (in the past), in order, in
         the background; a time that already fired is noted, not repeated."""
-        record = await self.get(tenant_id, schedule_id)
+        record = await self.book.get(tenant_id, schedule_id)
         now = self.clock()
         problems = []
         if end > now:
             problems.append({"field": "body.end", "message": "a backfill covers the past; end is after now"})
         if start >= end:
             problems.append({"field": "body.start", "message": "start must be before end"})
-        times = [] if problems else self.calendar(record).between(start, end, limit=MAX_BACKFILL + 1)
+        times = [] if problems else calendar_of(record).between(start, end, limit=MAX_BACKFILL + 1)
         if len(times) > MAX_BACKFILL:
             problems.append({"field": "body.start", "message": f"more than {MAX_BACKFILL} fire times in the range"})
         if problems:
             raise ValidationFailed(problems[0]["message"], problems)
         backfill_id = uuid.uuid4().hex
-        await self.repo.log([self.entry(record, "backfill_requested", actor, detail={
+        await self.repo.log([self.book.entry(record, "backfill_requested", actor, detail={
             "start": start.isoformat(), "end": end.isoformat(), "count": len(times), "backfill_id": backfill_id,
             "times": [t.isoformat() for t in times]})])
-        self._spawn(self.backfill_fires(record, times, actor, backfill_id))
+        self.firing.start_backfill(record, times, actor, backfill_id)
         return times
 
     async def seed(self, declared: list[DeclaredSchedule]) -> None:
@@ -231,17 +200,12 @@ class ScheduleChanges:
                 else:
                     await self.update(declaration.tenant, declaration.id, settings.model_dump(mode="json"),
                                       CONFIG_ACTOR)
-                    fresh = await self.get(declaration.tenant, declaration.id)
+                    fresh = await self.book.get(declaration.tenant, declaration.id)
                     await self.repo.save(replace(fresh, declared_hash=digest, version=fresh.version + 1),
                                          is_new=False)
             except ValidationFailed as exc:
                 log.warning("declared schedule not loaded", schedule_id=declaration.id, tenant=declaration.tenant,
                             problem=exc.message, details=exc.details)
-
-
-def edited(record: ScheduleRecord, now: datetime, actor: str, **changes: Any) -> ScheduleRecord:
-    """``record`` with ``changes`` made by ``actor``, at the next version."""
-    return replace(record, **changes, version=record.version + 1, updated_at=now, updated_by=actor)
 
 
 def _stored(settings: ScheduleSettings) -> dict[str, Any]:
