@@ -9,7 +9,6 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from agents.llm_triage import TriageAdvisor
 from api import (
     routes_audit,
     routes_copilot,
@@ -47,17 +46,12 @@ from api.tokens import TokenService
 from config.catalog import load_catalog
 from config.settings import Settings
 from eventbus import InProcessBus
-from pipeline.clock import Clock, IdFactory, utc_now
-from pipeline.engine import PipelineEngine
-from pipeline.job_kinds import JOB_KINDS
-from pipeline.jobs import JobRunner
-from pipeline.launcher import Launcher
-from pipeline.scheduler import ScheduleService
+from pipeline.clock import Clock, utc_now
+from pipeline.runtime import open_runtime
 from store.database import migrate, open_engine
 from store.events import EventRepository
 from store.idempotency import IdempotencyRepository
 from store.runs import RunRepository
-from store.schedules import ScheduleRepository
 
 log = structlog.get_logger(__name__)
 ROUTE_TABLES = [
@@ -96,26 +90,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _pipeline(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    engine = PipelineEngine(
-        app[DB], app[BUS], app[CATALOG], clock=app[CLOCK], ids=IdFactory(),
-        workers=settings.engine_workers, max_batch=settings.commit_batch_max,
-        triage_advisor=TriageAdvisor.from_settings(settings),
-    )
-    await engine.start()
-    jobs = JobRunner(engine, app[CATALOG], JOB_KINDS, data_dir=settings.data_dir, clock=app[CLOCK])
-    await jobs.start()
-    launcher = Launcher(engine, jobs, app[CATALOG])
-    schedules = ScheduleService(
-        ScheduleRepository(app[DB]), launcher, clock=app[CLOCK], declared=app[CATALOG].schedules.schedules,
-        timer=settings.scheduler_enabled,
-    )
-    await schedules.start()
-    app[PIPELINE], app[JOBS], app[LAUNCHER], app[SCHEDULES] = engine, jobs, launcher, schedules
-    yield
-    await schedules.stop()
-    await jobs.stop()
-    await engine.stop()
+    async with open_runtime(app[DB], app[BUS], app[CATALOG], app[SETTINGS], clock=app[CLOCK]) as rt:
+        app[PIPELINE], app[JOBS], app[LAUNCHER], app[SCHEDULES] = rt.engine, rt.jobs, rt.launcher, rt.schedules
+        yield
 
 
 def create_app(
