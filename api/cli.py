@@ -14,6 +14,7 @@ from api.app import create_app
 from api.auth import signing_secret
 from api.cli_ask import add_command as add_ask_command
 from api.cli_playbooks import add_commands as add_playbook_commands
+from api.cli_runs import add_commands as add_run_commands
 from api.demo import DEMO_TENANT, demo_feed
 from api.keys import CATALOG
 from api.logs import AccessLogger, configure_logging
@@ -135,7 +136,8 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl-hours", type=float, help=argparse.SUPPRESS)
     token.set_defaults(func=_token)
 
-    add_playbook_commands(commands, lambda args: _settings(args).config_dir / "playbooks")
+    add_playbook_commands(commands, _settings)
+    add_run_commands(commands, _settings)
     add_ask_command(commands, _settings)
     return root
 
