@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,14 +17,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.catalog import Catalog
-from config.schedules import DeclaredSchedule, ScheduleSettings
+from config.schedules import DeclaredSchedule, ScheduleFile, ScheduleSettings
+from config.settings import Settings
+from domain.errors import ScheduleExists, ScheduleNotFound, ValidationFailed
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
-from domain.errors import ScheduleExists, ScheduleNotFound, ValidationFailed
 from pipeline.feedback_digest import DigestParams
 from pipeline.job_kinds import JOB_KINDS
-from pipeline.jobs import JobContext, JobKind, JobRunner
-from pipeline.launcher import Launcher
+from pipeline.jobs import JobContext, JobKind
+from pipeline.runtime import Runtime, open_runtime
 from pipeline.scheduler import ScheduleService
 from store.events import EventRepository
 from store.records import RunRecord, ScheduleLogEntry
@@ -60,12 +62,19 @@ class Gate:
 
 @dataclass
 class Node:
-    """One process: engine, job runner, schedule service."""
+    """One process: the service's runtime (engine, job runner, schedules) on ``db``."""
 
-    service: ScheduleService
-    jobs: JobRunner
-    engine: PipelineEngine
+    runtime: Runtime
     db: AsyncEngine
+    running: AsyncExitStack
+
+    @property
+    def service(self) -> ScheduleService:
+        return self.runtime.schedules
+
+    @property
+    def engine(self) -> PipelineEngine:
+        return self.runtime.engine
 
     async def tick(self) -> None:
         await self.service.tick()
@@ -89,34 +98,32 @@ class Node:
         return next(e.payload for e in events if e.topic == "schedule.fired")
 
     async def stop(self) -> None:
-        await self.service.stop()
-        await self.jobs.stop()
-        await self.engine.stop()
+        """Stop the process (a second stop does nothing)."""
+        await self.running.aclose()
 
 
 @pytest.fixture
 async def nodes(catalog: Catalog, clock: Any, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Start a process as the service does, with the alarm off (tests ``tick``); each is stopped
+    at the end. ``declared`` stands for ``config/schedules.yaml``."""
     made: list[Node] = []
+    settings = Settings(data_dir=tmp_path / "data", engine_workers=2, scheduler_enabled=False)
 
     async def make(
         db: AsyncEngine, *, declared: list[DeclaredSchedule] = (), kinds: dict[str, JobKind] = JOB_KINDS,
-        jitter: Callable[[float], float] | None = None, repo: ScheduleRepository | None = None,
+        jitter: Callable[[float], float] | None = None,
     ) -> Node:
-        engine = PipelineEngine(db, InProcessBus(), catalog, clock=clock, workers=2)
-        await engine.start()
-        jobs = JobRunner(engine, catalog, kinds, data_dir=tmp_path / "data", clock=clock)
-        await jobs.start()
         options: dict[str, Any] = {"jitter": jitter} if jitter else {}
-        service = ScheduleService(repo or ScheduleRepository(db), Launcher(engine, jobs, catalog), clock=clock,
-                                  declared=list(declared), timer=False, **options)
-        node = Node(service, jobs, engine, db)
-        made.append(node)
-        await service.start()
-        return node
+        config = replace(catalog, schedules=ScheduleFile(schedules=list(declared)))
+        running = AsyncExitStack()
+        runtime = await running.enter_async_context(
+            open_runtime(db, InProcessBus(), config, settings, clock=clock, job_kinds=kinds, **options))
+        made.append(Node(runtime, db, running))
+        return made[-1]
 
     yield make
     for node in made:
-        await node.stop()  # stopping twice is harmless
+        await node.stop()
 
 
 def gated(gate: Gate) -> dict[str, JobKind]:
@@ -543,18 +550,18 @@ async def test_a_bad_declaration_is_skipped_and_the_others_load(db, nodes) -> No
     assert [r.id for r in await node.service.repo.list(TENANT)] == ["digest"]
 
 
-class CrashOnFire(ScheduleRepository):
-    """A store that dies after a fire's run is committed, before the schedule is saved."""
+async def test_a_crash_between_the_run_and_the_schedule_save_does_not_fire_twice(db, nodes, clock, monkeypatch) -> None:
+    first = await nodes(db)
+    await first.service.create(TENANT, "hourly", settings(), ACTOR)
+    save = ScheduleRepository.save
 
-    async def save(self, record, *, is_new, log=()):  # type: ignore[no-untyped-def]
+    async def crash_on_fire(self, record, *, is_new, log=()):  # type: ignore[no-untyped-def]
+        """The store dies after a fire's run is committed, before the schedule is saved."""
         if any(e.kind == "fired" for e in log):
             raise ConnectionError("the process died here")
-        return await super().save(record, is_new=is_new, log=log)
+        return await save(self, record, is_new=is_new, log=log)
 
-
-async def test_a_crash_between_the_run_and_the_schedule_save_does_not_fire_twice(db, nodes, clock) -> None:
-    first = await nodes(db, repo=CrashOnFire(db))
-    await first.service.create(TENANT, "hourly", settings(), ACTOR)
+    monkeypatch.setattr(ScheduleRepository, "save", crash_on_fire)
     clock.advance(hours=1)
     with pytest.raises(ConnectionError):
         await first.tick()
@@ -562,6 +569,7 @@ async def test_a_crash_between_the_run_and_the_schedule_save_does_not_fire_twice
     assert len(await first.runs("hourly")) == 1
     assert (await first.service.get(TENANT, "hourly")).next_fire_at == at(10)  # the save was lost
     await first.stop()
+    monkeypatch.undo()
 
     second = await nodes(db)  # restart at the same moment: 10:00 is due again
     await second.settle()
