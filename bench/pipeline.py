@@ -69,9 +69,9 @@ from bench.raw_sqlite import run_raw_sqlite_ceiling  # noqa: E402
 from config.catalog import load_catalog  # noqa: E402
 from config.settings import SHIPPED_CONFIG_DIR, Settings  # noqa: E402
 from eventbus import InProcessBus  # noqa: E402
-from pipeline.start_request import StartRequest  # noqa: E402
 from pipeline.gc_tuning import tune_garbage_collector  # noqa: E402
 from pipeline.runtime import open_runtime  # noqa: E402
+from pipeline.start_request import StartRequest  # noqa: E402
 from store.database import migrate, open_engine  # noqa: E402
 
 TENANT = "acme"
