@@ -24,6 +24,14 @@ routes = RouteTable()
 PIPELINE_WORKFLOW = "exception_pipeline"
 
 
+def accepted(run: RunRecord) -> RunAccepted:
+    """The 202 of a pipeline run just started."""
+    return RunAccepted(
+        run_id=run.id, workflow_id=run.workflow_id, status=run.status,
+        links={"run": f"/api/v1/runs/{run.id}", "events": f"/api/v1/runs/{run.id}/events"},
+    )
+
+
 async def start_run_once(
     request: web.Request,
     canonical_body: bytes,
@@ -59,13 +67,6 @@ async def start_run_once(
               permission="exceptions:ingest", tag="exceptions")
 async def ingest_exception(request: web.Request) -> web.Response:
     exception, canonical = await read_body(request, ExceptionIn)
-
-    def accepted(run: RunRecord) -> RunAccepted:
-        return RunAccepted(
-            run_id=run.id, workflow_id=PIPELINE_WORKFLOW, status=run.status,
-            links={"run": f"/api/v1/runs/{run.id}", "events": f"/api/v1/runs/{run.id}/events"},
-        )
-
     workflow = request.app[LAUNCHER].workflow(PIPELINE_WORKFLOW)
     return await start_run_once(
         request, canonical, exception.model_dump(mode="json"), workflow=workflow, trigger_type="api",

@@ -6,8 +6,10 @@ from aiohttp import web
 
 from api.auth import PRINCIPAL
 from api.idempotency import IdempotentRequest
-from api.keys import CATALOG, PIPELINE
+from agents.exception_input import ExceptionIn
+from api.keys import CATALOG, LAUNCHER, PIPELINE
 from api.middleware import request_id_of
+from api.routes_exceptions import PIPELINE_WORKFLOW, accepted, start_run_once
 from api.routes_runs import run_in_path
 from api.routing import RouteTable, read_body, respond
 from api.schemas import (
@@ -15,12 +17,13 @@ from api.schemas import (
     PlaybookRecalculation,
     PlaybookStatus,
     RecalculateRequest,
+    RunAccepted,
     StepCompletionData,
     StepCompletionPayload,
     StepCompletionResponse,
 )
 from api.views import playbook_status
-from domain.errors import RunChanged, StepAlreadyTerminal
+from domain.errors import PlaybookNotFound, RunChanged, StepAlreadyTerminal
 from pipeline.step_completion import StepCompletion, steps_ready_after
 from store.records import RunRecord
 
@@ -32,6 +35,27 @@ routes = RouteTable()
               permission="runs:read", tag="playbooks")
 async def get_run_playbook(request: web.Request) -> web.Response:
     return respond(playbook_status(await run_in_path(request), request.app[CATALOG]))
+
+
+@routes.route("POST", "/api/v1/playbooks/{playbook_id}/runs",
+              summary="Start a pipeline run of this playbook ('id' or 'id@version') for an exception",
+              body=ExceptionIn, responses={202: RunAccepted}, idempotent=True,
+              permission="exceptions:ingest", tag="playbooks")
+async def run_playbook(request: web.Request) -> web.Response:
+    """Seed 001's ``playbooks run``: Triage still classifies and Policy still decides whether a human
+    must approve, but the playbook is the one asked for. One the tenant does not approve is a 404."""
+    requested = request.match_info["playbook_id"]
+    tenant = request[PRINCIPAL].tenant
+    catalog = request.app[CATALOG]
+    playbook = catalog.playbook(requested)
+    if playbook is None or not catalog.policies.for_tenant(tenant).approves(playbook.id):
+        raise PlaybookNotFound(f"no playbook {requested} approved for this tenant")
+    exception, canonical = await read_body(request, ExceptionIn)
+    workflow = request.app[LAUNCHER].workflow(PIPELINE_WORKFLOW)
+    return await start_run_once(
+        request, canonical, exception.model_dump(mode="json"), workflow=workflow, trigger_type="api",
+        answer=accepted, playbook=f"{playbook.id}@{playbook.version}",
+    )
 
 
 @routes.route("POST", "/api/v1/runs/{run_id}/playbook/recalculate",

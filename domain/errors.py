@@ -40,6 +40,12 @@ class WorkflowNotFound(NotFound):
     code = "WORKFLOW_NOT_FOUND"
 
 
+class PlaybookNotFound(NotFound):
+    """Not in the library, or not approved for the caller's tenant (which is told apart from nothing)."""
+
+    code = "PLAYBOOK_NOT_FOUND"
+
+
 class RunNotPaused(AutopilotError):
     code = "RUN_NOT_PAUSED"
 
