@@ -66,7 +66,7 @@ async def open_runtime(
         launcher = Launcher(engine, jobs, catalog)
         schedules = ScheduleService(
             ScheduleRepository(db), launcher, clock=clock, declared=catalog.schedules.schedules,
-            timer=settings.scheduler_enabled, jitter=jitter,
+            alarm=settings.scheduler_enabled, jitter=jitter,
         )
         await _started(stack, schedules)
         yield Runtime(engine, jobs, launcher, schedules)

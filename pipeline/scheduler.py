@@ -21,8 +21,8 @@ from store.schedules import ScheduleRepository
 
 
 class ScheduleService:
-    """``timer=False`` keeps the alarm off: schedules then fire only by hand, on ``tick`` or
-    ``wake`` (as tests drive them)."""
+    """``alarm=False`` keeps the alarm off: schedules then fire only by hand, or on ``tick`` (as
+    tests drive them)."""
 
     def __init__(
         self,
@@ -31,12 +31,12 @@ class ScheduleService:
         *,
         clock: Clock,
         declared: Sequence[DeclaredSchedule] = (),
-        timer: bool = True,
+        alarm: bool = True,
         jitter: Callable[[float], float] = uniform_jitter,
     ) -> None:
         self.declared = list(declared)
         self.repo, self.book = repo, ScheduleBook(repo, clock)
-        self.timer = ScheduleTimer(self.book, launcher, alarm=timer, jitter=jitter)
+        self.timer = ScheduleTimer(self.book, launcher, alarm=alarm, jitter=jitter)
         self.editor = ScheduleEditor(self.book, launcher, self.timer)
 
     async def start(self) -> None:
