@@ -24,6 +24,7 @@ from copilot.client import openai_client
 from copilot.service import Copilot
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
+from pipeline.start_request import StartRequest
 from tests.api.conftest import Api
 
 LLM = "http://llm.test/v1"
@@ -111,13 +112,13 @@ async def seeded(db: AsyncEngine, catalog: Catalog, clock: Any) -> AsyncIterator
     engine = PipelineEngine(db, InProcessBus(), catalog, clock=clock, workers=2)
     await engine.start()
     try:
-        paused = await engine.start_run("acme", "exception_pipeline", exception(clock, "20000.00"),
-                                        actor="user:ann", trigger_type="api")
-        done = await engine.start_run("acme", "exception_pipeline",
-                                      exception(clock, "42.50", note=INJECTION), actor="user:ann", trigger_type="api")
-        other = await engine.start_run("globex", "exception_pipeline",
-                                       exception(clock, "25000.00", customer_email=GLOBEX_MARKER),
-                                       actor="user:bob", trigger_type="api")
+        paused = await engine.start_run(StartRequest("acme", "exception_pipeline", exception(clock, "20000.00"),
+                                                     actor="user:ann", trigger_type="api"))
+        done = await engine.start_run(StartRequest("acme", "exception_pipeline", exception(clock, "42.50",
+                                                   note=INJECTION), actor="user:ann", trigger_type="api"))
+        other = await engine.start_run(StartRequest("globex", "exception_pipeline",
+                                                    exception(clock, "25000.00", customer_email=GLOBEX_MARKER),
+                                                    actor="user:bob", trigger_type="api"))
         await engine.drain()
     finally:
         await engine.stop()
