@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.run_state import CURRENT_SCHEMA_VERSION, StepStatus, new_state
+from domain.state_codec import StateTooNew
 from store.database import migrate, schema_status
 from store.events import EventRepository
 from store.idempotency import IdempotencyRepository
 from store.records import EventDraft, IdempotentResponse, RunRecord, RunWrite
 from store.runs import RunRepository
+from store.tables import runs as runs_table
 from store.writer import WriteConflict, write_batch
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -24,7 +28,7 @@ def new_run(run_id: str, tenant: str = "acme", *, minutes: int = 0, status: str 
     run = RunRecord(
         id=run_id, tenant_id=tenant, workflow_id=workflow, status=status, trigger_type="api",
         trigger_ref=None, started_by="user:ana", version=1, last_seq=len(topics),
-        exception={"domain": "payments", "amount": "42.50"}, state={}, sla_deadline=at + timedelta(hours=6),
+        exception={"domain": "payments", "amount": "42.50"}, state=new_state(), sla_deadline=at + timedelta(hours=6),
         pause_expires_at=None, created_at=at, updated_at=at,
     )
     drafts = [EventDraft(i, t, "user:ana", {"n": i}, "req-1", at) for i, t in enumerate(topics, 1)]
@@ -37,8 +41,9 @@ def advance(write: RunWrite, status: str, *topics: str, version: int | None = No
     run = write.run
     drafts = [EventDraft(run.last_seq + i, t, "agent:x", {}, None, run.created_at)
               for i, t in enumerate(topics, 1)]
-    moved = replace(run, status=status, version=version or run.version + 1,
-                    last_seq=run.last_seq + len(topics), state={"status_was": run.status})
+    state = new_state(last_actor="agent:x", exception_status=run.status)
+    moved = replace(run, status=status, version=version or run.version + 1, last_seq=run.last_seq + len(topics),
+                    state=state)
     return RunWrite(moved, False, drafts)
 
 
@@ -69,7 +74,8 @@ async def test_a_batch_commits_runs_and_events_with_per_run_seq_and_increasing_i
     assert stored[0].created_at == T0 and stored[0].payload == {"n": 1} and stored[0].request_id == "req-1"
     run = await RunRepository(db).get("acme", "run_a")
     assert (run.status, run.version, run.last_seq) == ("completed", 2, 4)
-    assert run.state == {"status_was": "received"} and run.sla_deadline == T0 + timedelta(hours=6)
+    assert run.state == new_state(last_actor="agent:x", exception_status="received")
+    assert run.sla_deadline == T0 + timedelta(hours=6)
 
 
 async def test_a_stale_version_is_rejected_and_the_rest_of_the_batch_commits(db: AsyncEngine) -> None:
@@ -174,3 +180,24 @@ async def test_a_naive_timestamp_is_refused_on_every_backend_and_fails_only_its_
     assert isinstance(committed, list) and committed
     assert await RunRepository(db).get("acme", "run_naive") is None
     assert await RunRepository(db).get("acme", "run_fine") is not None
+
+
+async def test_a_state_an_older_release_stored_reads_as_the_current_shape(db: AsyncEngine) -> None:
+    """A row whose state is the untyped v1 dict (as 6fe876f wrote it) is upgraded when read, on every backend."""
+    await write_batch(db, [new_run("run_old"), new_run("run_new")])
+    v1 = {"policy": {"playbook": "payment-processor-retry@2", "playbook_name": "Retry", "reasoning": "retryable",
+                     "notes": [], "requires_approval": False, "approval_reasons": [], "gate": None},
+          "steps": {"retry": {"status": "failed", "order": 1, "error": "503", "at": T0.isoformat()}},
+          "steps_total": 2}
+    too_new = {"schema_version": CURRENT_SCHEMA_VERSION + 1}
+    async with db.begin() as conn:
+        await conn.execute(runs_table.update().where(runs_table.c.id == "run_old").values(state=v1))
+        await conn.execute(runs_table.update().where(runs_table.c.id == "run_new").values(state=too_new))
+    run = await RunRepository(db).get("acme", "run_old")
+    assert run is not None and run.state.schema_version == CURRENT_SCHEMA_VERSION
+    assert run.state.policy is not None
+    assert (run.state.policy.playbook_id, run.state.policy.playbook_version) == ("payment-processor-retry", 2)
+    assert run.state.total_steps == 2
+    assert run.state.steps["retry"].status == StepStatus.FAILED and run.state.steps["retry"].failed_at == T0
+    with pytest.raises(StateTooNew):  # a newer release's state is refused, not misread
+        await RunRepository(db).get("acme", "run_new")

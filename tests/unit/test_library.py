@@ -19,6 +19,7 @@ from config.catalog import Catalog, load_catalog
 from config.output_contract import OutputField, contract_problems
 from config.playbooks import PLACEHOLDER, Playbook
 from config.settings import SHIPPED_CONFIG_DIR
+from domain.run_state import PolicyDecision, StepRecord, StepStatus, TriageResult, replaced
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 REQUIRED_DOMAINS = {"payments", "orders", "inventory", "shipping", "finance", "customer"}
@@ -117,8 +118,17 @@ SAMPLES: dict[str, dict[str, Any]] = {
 }
 
 
-def run_triage(library: Catalog, body: dict[str, Any]) -> dict[str, Any]:
+def run_triage(library: Catalog, body: dict[str, Any]) -> TriageResult:
     return triage(body, library.triage, library.playbooks.values(), NOW)
+
+
+def library_key(playbook_id: str | None, version: int | None) -> str | None:
+    """How the catalog names a playbook (``id@version``), from the id and version a run records apart."""
+    return f"{playbook_id}@{version}" if playbook_id is not None else None
+
+
+def assigned(decision: PolicyDecision) -> str | None:
+    return library_key(decision.playbook_id, decision.playbook_version)
 
 
 def value_for(spec: OutputField) -> Any:
@@ -164,9 +174,9 @@ def test_every_playbook_has_a_sample_and_every_sample_is_valid_input(library: Ca
 @pytest.mark.parametrize("expected", sorted(SAMPLES))
 def test_each_playbook_is_the_first_choice_for_its_exception(library: Catalog, expected: str) -> None:
     result = run_triage(library, SAMPLES[expected])
-    assert result["rule_id"] is not None, "the exception must be classified by a rule, not the fallback"
-    assert result["suggested_playbook"] == expected, result["candidates"]
-    ranked = [library.playbooks[c["playbook"]] for c in result["candidates"]]
+    assert result.rule_id is not None, "the exception must be classified by a rule, not the fallback"
+    assert library_key(result.suggested_playbook_id, result.suggested_playbook_version) == expected, result.candidates
+    ranked = [library.playbooks[f"{c.playbook_id}@{c.playbook_version}"] for c in result.candidates]
     if len(ranked) > 1:  # the winner never rests on the id tie-break
         assert ranked[0].priority > ranked[1].priority
 
@@ -175,13 +185,13 @@ def test_each_playbook_is_the_first_choice_for_its_exception(library: Catalog, e
 def test_acme_approves_and_assigns_the_suggested_playbook(library: Catalog, expected: str) -> None:
     body = SAMPLES[expected]
     decision = evaluate_policy("acme", run_triage(library, body), body, library)
-    assert decision["playbook"] == expected and decision["notes"] == []
+    assert assigned(decision) == expected and decision.notes == []
 
 
 def test_a_small_card_decline_runs_without_approval_and_the_processor_retry_is_automatic(library: Catalog) -> None:
     body = SAMPLES["payment-card-declined@1"]
     decision = evaluate_policy("acme", run_triage(library, body), body, library)
-    assert decision["requires_approval"] is False
+    assert decision.requires_approval is False
     card = library.playbooks["payment-card-declined@1"]
     assert [s.type for s in card.steps] == ["auto"] * 3
     retry = library.playbooks["payment-processor-retry@2"]
@@ -236,10 +246,10 @@ def test_each_playbook_walks_to_the_end_when_people_and_models_answer(library: C
     scope = {
         "exception": {**body, "id": "run_1"},
         "run": {"id": "run_1", "workflow_id": "exception_pipeline", "trigger_type": "api",
-                "severity": result["severity"], "sla_minutes_remaining": result["sla_minutes_remaining"],
+                "severity": result.severity, "sla_minutes_remaining": result.sla_minutes_remaining,
                 "playbook_id": key},
     }
-    progress: dict[str, dict[str, Any]] = {}
+    progress: dict[str, StepRecord] = {}
     answered: list[str] = []
     for _ in range(len(playbook.steps) + 1):
         outcome = walk_playbook(playbook, scope, progress, NOW)
@@ -256,10 +266,10 @@ def test_each_playbook_walks_to_the_end_when_people_and_models_answer(library: C
             assert step is not None and step.type in ("human", "ai")
             outputs = {name: value_for(spec) for name, spec in step.outputs.items()}
             assert contract_problems(step.outputs, outputs) == []
-            progress[step_id] = {**progress[step_id], "status": "completed", "outputs": outputs}
+            progress[step_id] = replaced(progress[step_id], status=StepStatus.COMPLETED, outputs=outputs)
             answered.append(step_id)
     assert outcome.status == "resolved"
-    assert all(progress[s.id]["status"] == "completed" for s in playbook.steps)
+    assert all(progress[s.id].status == StepStatus.COMPLETED for s in playbook.steps)
     assert sorted(answered) == sorted(s.id for s in playbook.steps if s.type in ("human", "ai"))
 
 
@@ -269,9 +279,9 @@ def test_the_demo_stream_reaches_every_domain_and_always_finds_an_approved_playb
     for _ in range(600):
         body = ExceptionIn.model_validate(sample_exception(rng, now)).model_dump(mode="json")
         decision = evaluate_policy("acme", run_triage(library, body), body, library)
-        assert decision["playbook"] is not None, body
+        assert assigned(decision) is not None, body
         domains.add(body["domain"])
-        playbooks.add(decision["playbook"])
+        playbooks.add(assigned(decision))
     assert REQUIRED_DOMAINS <= domains
     assert len(playbooks) >= 24
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from agents.resolution import walk_playbook
 from config.playbooks import Playbook
+from domain.run_state import StepRecord, StepStatus
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 SCOPE = {
@@ -41,8 +42,8 @@ def test_automatic_steps_run_in_order_with_placeholders_filled() -> None:
     assert completed[2]["outputs"]["target"] == "maria@example.com"
     assert completed[2]["outputs"]["message"] == "42.5 USD owned by queue:ops"
     assert outcome.run_changes == {"owner": "queue:ops", "exception_status": "payment_hold"}
-    assert {sid: rec["status"] for sid, rec in outcome.progress.items()} == dict.fromkeys(
-        ["assign", "hold", "tell"], "completed"
+    assert {sid: rec.status for sid, rec in outcome.progress.items()} == dict.fromkeys(
+        ["assign", "hold", "tell"], StepStatus.COMPLETED
     )
 
 
@@ -54,12 +55,12 @@ def test_a_human_step_stops_the_walk_waiting_for_input() -> None:
     waiting = outcome.events[-1][1]
     assert (waiting["step_id"], waiting["step_order"], waiting["assignee"]) == ("ask", 2, "queue:ops")
     assert "hold" not in outcome.progress
-    assert outcome.progress["ask"]["status"] == "waiting_for_input"
+    assert outcome.progress["ask"].status == "waiting_for_input"
 
 
 def test_a_walk_picks_up_after_the_completed_steps_without_restarting() -> None:
     first = walk_playbook(playbook(ASSIGN, ASK, HOLD), SCOPE, {}, NOW)
-    progress = {**first.progress, "ask": {"status": "completed", "order": 2, "outputs": {}}}
+    progress = {**first.progress, "ask": StepRecord(status=StepStatus.COMPLETED, order=2, outputs={})}
     second = walk_playbook(playbook(ASSIGN, ASK, HOLD), SCOPE, progress, NOW)
     assert second.status == "resolved"
     assert [(t, p.get("step_id")) for t, p in second.events] == [
@@ -73,7 +74,7 @@ def test_an_action_error_fails_the_walk_and_runs_nothing_after_it() -> None:
     assert outcome.status == "failed"
     assert outcome.error == "step broken: set_status needs a 'status' parameter"
     assert [t for t, _ in outcome.events][-1] == "playbook.step_failed"
-    assert outcome.progress["broken"]["status"] == "failed"
+    assert outcome.progress["broken"].status == "failed"
     assert "tell" not in outcome.progress
 
 
@@ -89,13 +90,13 @@ def test_a_step_that_depends_only_on_done_steps_runs_while_a_human_step_waits() 
     parallel = {**HOLD, "depends_on": ["assign"]}
     outcome = walk_playbook(playbook(ASSIGN, ASK, parallel), SCOPE, {}, NOW)
     assert outcome.status == "waiting_for_input" and outcome.waiting_steps == ["ask"]
-    assert outcome.progress["hold"]["status"] == "completed"
+    assert outcome.progress["hold"].status == "completed"
 
 
 def test_an_ai_step_waits_for_a_signal() -> None:
     think = {"id": "think", "name": "Summarise", "type": "ai", "action": "ai_task"}
     outcome = walk_playbook(playbook(ASSIGN, think), SCOPE, {}, NOW)
-    assert outcome.progress["think"]["status"] == "waiting_for_signal"
+    assert outcome.progress["think"].status == "waiting_for_signal"
 
 
 def test_a_failing_step_marked_pause_pauses_instead_of_failing() -> None:
@@ -110,4 +111,17 @@ def test_placeholders_can_name_steps_whose_ids_contain_hyphens() -> None:
     then = {"id": "then", "name": "Then", "action": "add_comment",
             "params": {"text": "owned by {steps.first-step.outputs.owner}"}}
     outcome = walk_playbook(playbook(first, then), SCOPE, {}, NOW)
-    assert outcome.progress["then"]["outputs"]["comment"] == "owned by queue:ops"
+    assert outcome.progress["then"].outputs["comment"] == "owned by queue:ops"
+
+
+def test_a_stepwise_walk_takes_only_the_steps_it_is_granted() -> None:
+    first = walk_playbook(playbook(ASSIGN, HOLD, TELL), SCOPE, {}, NOW, budget=1)
+    assert first.status == "awaiting_next_step" and first.next_step == "hold"
+    assert list(first.progress) == ["assign"]
+    held = walk_playbook(playbook(ASSIGN, HOLD, TELL), SCOPE, {}, NOW, budget=0)
+    assert held.status == "awaiting_next_step" and held.next_step == "assign" and held.progress == {}
+    rest = walk_playbook(playbook(ASSIGN, HOLD, TELL), SCOPE, first.progress, NOW, budget=2)
+    assert rest.status == "resolved" and rest.next_step is None
+    assert [(t, p.get("step_id")) for t, p in rest.events] == [
+        ("playbook.step_completed", "hold"), ("playbook.step_completed", "tell"), ("playbook.completed", None),
+    ]

@@ -9,6 +9,7 @@ import pytest
 
 from agents.triage import triage
 from config.catalog import Catalog
+from domain.run_state import TriageResult
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -22,7 +23,7 @@ def exception(**overrides: Any) -> dict[str, Any]:
     return {**body, **overrides}
 
 
-def run_triage(catalog: Catalog, **overrides: Any) -> dict[str, Any]:
+def run_triage(catalog: Catalog, **overrides: Any) -> TriageResult:
     return triage(exception(**overrides), catalog.triage, catalog.playbooks.values(), NOW)
 
 
@@ -40,16 +41,18 @@ def test_the_first_rule_that_holds_classifies(
     catalog: Catalog, overrides: dict, rule: str, severity: str, confidence: float
 ) -> None:
     result = run_triage(catalog, **overrides)
-    assert (result["rule_id"], result["severity"], result["confidence"]) == (rule, severity, confidence)
-    assert result["source"] == "rules"
+    assert (result.rule_id, result.severity, result.confidence) == (rule, severity, confidence)
+    assert result.source == "rules"
 
 
 def test_a_card_decline_suggests_the_card_declined_playbook(catalog: Catalog) -> None:
     result = run_triage(catalog)
-    assert result["tags"] == ["customer_action"]
-    assert result["suggested_playbook"] == "payment-card-declined@1"
-    assert result["candidates"][0]["playbook"] == "payment-card-declined@1"
-    assert "payment-processor-retry@2" not in [c["playbook"] for c in result["candidates"]]
+    assert result.tags == ["customer_action"]
+    assert (result.suggested_playbook_id, result.suggested_playbook_version) == ("payment-card-declined", 1)
+    best = result.candidates[0]
+    assert (best.playbook_id, best.playbook_version) == ("payment-card-declined", 1)
+    assert result.playbook_reasoning == best.reasoning
+    assert ("payment-processor-retry", 2) not in [(c.playbook_id, c.playbook_version) for c in result.candidates]
 
 
 @pytest.mark.parametrize(
@@ -59,11 +62,11 @@ def test_a_card_decline_suggests_the_card_declined_playbook(catalog: Catalog) ->
 def test_large_amounts_raise_severity_by_the_biggest_matching_step(
     catalog: Catalog, amount: str, severity: str
 ) -> None:
-    assert run_triage(catalog, amount=amount)["severity"] == severity
+    assert run_triage(catalog, amount=amount).severity == severity
 
 
 def test_an_amount_escalation_is_explained(catalog: Catalog) -> None:
-    reasons = run_triage(catalog, amount="15000")["reasons"]
+    reasons = run_triage(catalog, amount="15000").reasons
     assert reasons[0] == "rule payment-card-declined"
     assert any("15000 USD" in r and "raised severity by 1" in r for r in reasons)
 
@@ -74,23 +77,24 @@ def test_an_amount_escalation_is_explained(catalog: Catalog) -> None:
 )
 def test_a_close_or_missed_sla_raises_severity(catalog: Catalog, minutes_left: int, severity: str) -> None:
     result = run_triage(catalog, sla_deadline=(NOW + timedelta(minutes=minutes_left)).isoformat())
-    assert result["sla_minutes_remaining"] == minutes_left
-    assert result["severity"] == severity
+    assert result.sla_minutes_remaining == minutes_left
+    assert result.severity == severity
 
 
 def test_amount_and_sla_escalations_add_up(catalog: Catalog) -> None:
     result = run_triage(catalog, amount="20000", sla_deadline=(NOW + timedelta(minutes=30)).isoformat())
-    assert result["severity"] == "high"  # low, +1 for the amount, +1 for the SLA
+    assert result.severity == "high"  # low, +1 for the amount, +1 for the SLA
 
 
 def test_no_sla_deadline_means_no_sla_escalation(catalog: Catalog) -> None:
     result = run_triage(catalog, sla_deadline=None)
-    assert (result["severity"], result["sla_minutes_remaining"]) == ("low", None)
+    assert (result.severity, result.sla_minutes_remaining) == ("low", None)
 
 
 def test_an_unknown_exception_falls_back_with_low_confidence(catalog: Catalog) -> None:
     result = run_triage(catalog, domain="hr", type="payroll.late", code=None, amount=None)
-    assert result["rule_id"] is None
-    assert (result["severity"], result["confidence"]) == ("medium", 0.3)
-    assert "fallback" in result["reasons"][0]
-    assert result["suggested_playbook"] is None and result["candidates"] == []
+    assert result.rule_id is None
+    assert (result.severity, result.confidence) == ("medium", 0.3)
+    assert "fallback" in result.reasons[0]
+    assert result.suggested_playbook_id is None and result.suggested_playbook_version is None
+    assert result.playbook_reasoning is None and result.candidates == []
