@@ -14,6 +14,7 @@ from agents.actions import EXECUTORS
 from agents.placeholders import resolve
 from config.playbooks import Playbook, Step
 from domain.run_state import STEP_DONE, STEP_WAITING, StepRecord, StepStatus
+from domain.topics import Topic
 
 ACTOR = "agent:resolution"
 
@@ -21,7 +22,7 @@ ACTOR = "agent:resolution"
 @dataclass
 class ResolutionOutcome:
     status: str  # resolved | waiting_for_input | calling | awaiting_next_step | failed | paused
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    events: list[tuple[Topic, dict[str, Any]]] = field(default_factory=list)
     progress: dict[str, StepRecord] = field(default_factory=dict)
     run_changes: dict[str, Any] = field(default_factory=dict)
     waiting_steps: list[str] = field(default_factory=list)
@@ -71,7 +72,7 @@ def walk_playbook(
     steps = outcome.progress
     fields = playbook_fields(playbook)
     if not progress:
-        outcome.events.append(("playbook.started", {**fields, "total_steps": len(playbook.steps)}))
+        outcome.events.append((Topic.PLAYBOOK_STARTED, {**fields, "total_steps": len(playbook.steps)}))
     outputs = {sid: {"outputs": rec.outputs or {}} for sid, rec in steps.items()}
     outcome.failed_step = next((s.id for s in playbook.steps if status_of(steps, s.id) == StepStatus.FAILED), None)
     if outcome.failed_step is not None:
@@ -93,13 +94,13 @@ def walk_playbook(
                 payload = resolve(step.params.get("input", {}), {**scope, "steps": outputs}, [])
                 steps[step.id] = StepRecord(status=StepStatus.IN_PROGRESS, order=order, since=now,
                                             tool=step.params["tool"], input=payload)
-                outcome.events.append(("playbook.step_started", {
+                outcome.events.append((Topic.PLAYBOOK_STEP_STARTED, {
                     **step_fields, "action_type": step.action, "tool": step.params["tool"], "input": payload,
                 }))
                 continue
             if step.action not in EXECUTORS:
                 steps[step.id] = StepRecord(status=_waiting_status(step), order=order, since=now)
-                outcome.events.append(("playbook.step_waiting", {
+                outcome.events.append((Topic.PLAYBOOK_STEP_WAITING, {
                     **step_fields, "step_type": step.type, "action_type": step.action, "assignee": step.assignee,
                     "output_contract": _contract(step),
                 }))
@@ -111,7 +112,7 @@ def walk_playbook(
             except ValueError as exc:
                 steps[step.id] = StepRecord(status=StepStatus.FAILED, order=order, error=str(exc), failed_at=now)
                 outcome.failed_step, outcome.error = step.id, f"step {step.id}: {exc}"
-                outcome.events.append(("playbook.step_failed", {
+                outcome.events.append((Topic.PLAYBOOK_STEP_FAILED, {
                     **step_fields, "action_type": step.action, "error": str(exc), "on_failure": step.on_failure,
                 }))
                 break
@@ -120,7 +121,7 @@ def walk_playbook(
                                         completed_at=now, completed_by=ACTOR)
             outputs[step.id] = {"outputs": result.outputs}
             outcome.run_changes.update(result.run_changes)
-            outcome.events.append(("playbook.step_completed", {
+            outcome.events.append((Topic.PLAYBOOK_STEP_COMPLETED, {
                 **step_fields, "action_type": step.action, "actor_type": "agent", "actor_id": ACTOR,
                 "notes": notes, "outputs": result.outputs,
             }))
@@ -134,7 +135,7 @@ def walk_playbook(
         outcome.status = "calling"
     elif all(status_of(steps, s.id) in STEP_DONE for s in playbook.steps):
         last = steps[playbook.steps[-1].id]
-        outcome.events.append(("playbook.completed", {
+        outcome.events.append((Topic.PLAYBOOK_COMPLETED, {
             **fields, "total_steps": len(playbook.steps), "completed_by": last.completed_by or ACTOR,
             "completed_at": now.isoformat(),
         }))

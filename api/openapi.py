@@ -8,8 +8,10 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.event_docs import EVENT_MODELS, event_stream_response
 from api.routing import RouteSpec
 from api.schemas import ErrorEnvelope
+from api.sse import EVENT_STREAM
 
 _ERRORS = {
     400: "Invalid input; details name each field",
@@ -36,6 +38,7 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
         answers.update(m for m in spec.responses.values() if m is not None)
         if spec.body:
             bodies.add(spec.body)
+    answers.update(EVENT_MODELS.values())  # what the event streams send, one model per topic
     key_map, defs = models_json_schema(
         [(m, "serialization") for m in sorted(answers, key=lambda m: m.__name__)]
         + [(m, "validation") for m in sorted(bodies, key=lambda m: m.__name__)],
@@ -46,6 +49,7 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
     def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
         return key_map[(model, mode)]  # type: ignore[index]
 
+    event_refs = {topic: ref(model, "serialization") for topic, model in EVENT_MODELS.items()}
     paths: dict[str, dict[str, Any]] = {}
     for spec in specs:
         operation: dict[str, Any] = {
@@ -68,6 +72,8 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
                 for status, model in spec.responses.items()
             },
         }
+        if spec.media_type == EVENT_STREAM:
+            operation["responses"]["200"] = event_stream_response(event_refs)
         if spec.query:
             operation["parameters"] += _query_parameters(spec.query)
         if spec.idempotent:

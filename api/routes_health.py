@@ -1,9 +1,13 @@
-"""Liveness, readiness (database reachable, migrations current) and the OpenAPI document."""
+"""Liveness, readiness (database reachable, migrations current), the OpenAPI document and the event
+streams' AsyncAPI document."""
 
 from __future__ import annotations
 
+from functools import cache
+
 from aiohttp import web
 
+from api.asyncapi import build_asyncapi
 from api.keys import DB
 from api.openapi import build_openapi
 from api.routing import RouteTable, respond
@@ -41,5 +45,17 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
+@routes.route("GET", "/asyncapi.json", summary="The event streams' AsyncAPI 3.0 document: every topic and its payload",
+              responses={}, public=True, tag="ops")
+async def asyncapi(request: web.Request) -> web.Response:
+    return web.json_response(asyncapi_document())
+
+
 def openapi_document(all_specs: list) -> dict:
     return build_openapi(all_specs, title="Autopilot", version="0.1.0")
+
+
+@cache
+def asyncapi_document() -> dict:
+    """Built once: it depends on the code only."""
+    return build_asyncapi(title="Autopilot", version="0.1.0")

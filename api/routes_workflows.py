@@ -20,12 +20,12 @@ from api.schemas import (
     WorkflowOut,
 )
 from domain.errors import RunNotPaused
-from pipeline.hitl import RESUMED_TOPIC, Decider
+from pipeline.hitl import Decider
 from domain.statuses import RunStatus
+from domain.topics import Topic
 from store.records import RunRecord
 
 routes = RouteTable()
-TRIGGERED_TOPIC = "dashboard.workflow_triggered"
 
 
 @routes.route("GET", "/api/v1/workflows", summary="Workflows with their last run and counts per status",
@@ -57,7 +57,7 @@ async def trigger_workflow(request: web.Request) -> web.Response:
     return await start_run_once(
         request, canonical, params, workflow=workflow, trigger_type="manual",
         answer=lambda run: TriggerWorkflowResponse(workflow_id=workflow.id, run_id=run.id),
-        extra_events=[(TRIGGERED_TOPIC, {"workflow_id": workflow.id, "trigger_type": "manual"})],
+        extra_events=[(Topic.WORKFLOW_TRIGGERED, {"workflow_id": workflow.id, "trigger_type": "manual"})],
     )
 
 
@@ -75,7 +75,7 @@ async def resume_run(request: web.Request) -> web.Response:
             status={RunStatus.REJECTED: "rejected", RunStatus.PAUSED: "approval_recorded"}.get(
                 RunStatus(run.status), "resuming"
             ),
-            run_id=run_id, workflow_id=workflow_id, event_topic=RESUMED_TOPIC,
+            run_id=run_id, workflow_id=workflow_id, event_topic=Topic.HITL_RESUMED,
         )
 
     async def resume() -> web.Response:

@@ -16,6 +16,7 @@ from config.severity import Severity
 from domain.run_state import Escalation, Pause, SlaMark, replaced
 from pipeline.hitl import apply_decision
 from domain.statuses import TERMINAL, RunStatus
+from domain.topics import Topic
 from pipeline.transition import Transition
 
 AT_RISK, BREACHED = "at_risk", "breached"
@@ -64,16 +65,17 @@ def mark_sla(t: Transition, now: datetime, near: timedelta, actor: str, sweep_ru
         **({"minutes_remaining": minutes} if level == AT_RISK else {"minutes_overdue": -minutes}),
         "severity_from": str(before), "severity_to": str(after), "sweep_run_id": sweep_run_id,
     }
-    t.emit(f"sla.{level}", actor, payload)
+    topic = Topic.SLA_BREACHED if level == BREACHED else Topic.SLA_AT_RISK
+    t.emit(topic, actor, payload)
     pause = t.state.pause if t.status == RunStatus.PAUSED else None
     target = list(pause.deciders) if pause else ["operations"]
     what = f"{t.run.exception.get('domain', '?')}/{t.run.exception.get('type', '?')}"
     when = f"is due in {minutes:g} min" if level == AT_RISK else f"is {-minutes:g} min past its SLA"
-    t.emit("notification.sent", actor, {
+    t.emit(Topic.NOTIFICATION_SENT, actor, {
         "channel": "sla", "target": target, "sweep_run_id": sweep_run_id,
         "message": f"run {t.run.id} ({what}) {when}; severity {before} -> {after}",
     })
-    return Outcome(level, f"sla.{level}", payload)
+    return Outcome(level, topic, payload)
 
 
 def expiry_policy(pause: Pause, fallback: ExpiryPolicy) -> ExpiryPolicy:
@@ -103,7 +105,7 @@ def expire_approval(
     }
     if action in ("reject", "approve"):
         expired["reason"] = policy.reason
-    t.emit("approval.expired", actor, expired)
+    t.emit(Topic.APPROVAL_EXPIRED, actor, expired)
     if action == "reassign":
         return _reassign(t, pause, policy, now, actor, sweep_run_id)
     if action == "wait":
@@ -111,9 +113,9 @@ def expire_approval(
         # later sweeps, so it is acted on once and never crowds newer expiries out of the limit.
         t.state.pause = replaced(pause, escalated=replaced(escalated or Escalation(), waiting_since=now))
         t.pause_expires_at = None
-        return Outcome("left_waiting", "approval.expired", expired)
+        return Outcome("left_waiting", Topic.APPROVAL_EXPIRED, expired)
     apply_decision(t, {"decision": action, "reason": policy.reason}, actor, automatic=True)
-    return Outcome("expired_rejected" if action == "reject" else "expired_approved", "approval.expired", expired)
+    return Outcome("expired_rejected" if action == "reject" else "expired_approved", Topic.APPROVAL_EXPIRED, expired)
 
 
 def _reassign(
@@ -131,10 +133,10 @@ def _reassign(
         "gate": pause.gate, "queue": policy.queue, "from_deciders": from_deciders,
         "expires_at": expires.isoformat(), "sweep_run_id": sweep_run_id,
     }
-    t.emit("approval.escalated", actor, payload)
-    t.emit("notification.sent", actor, {
+    t.emit(Topic.APPROVAL_ESCALATED, actor, payload)
+    t.emit(Topic.NOTIFICATION_SENT, actor, {
         "channel": "approval_escalation", "target": [queue], "sweep_run_id": sweep_run_id,
         "message": f"approval {pause.gate} of run {t.run.id} expired undecided; "
                    f"{policy.queue} decides by {expires.isoformat()}",
     })
-    return Outcome("reassigned", "approval.escalated", payload)
+    return Outcome("reassigned", Topic.APPROVAL_ESCALATED, payload)

@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from domain.run_state import Feedback
 from pipeline.jobs import JobContext
 from domain.statuses import TERMINAL
+from domain.topics import Topic
 from store.digests import FinishedRun, finished_runs
 
 TOP_REASONS = 5
@@ -115,6 +116,6 @@ async def feedback_digest(ctx: JobContext) -> dict[str, Any]:
         "by_playbook": {key: group.to_json() for key, group in sorted(by_playbook.items())},
         "by_workflow": {key: group.to_json() for key, group in sorted(by_workflow.items())},
     }
-    ctx.record("feedback.digest", digest)
+    ctx.record(Topic.FEEDBACK_DIGEST, digest)
     return {"window_start": digest["window_start"], "window_end": digest["window_end"], "runs": total,
             "playbooks": len(by_playbook)}

@@ -17,9 +17,9 @@ from domain.run_state import Approval, Decision, Pause, StepStatus, replaced, wi
 from domain.state_codec import as_payload
 from pipeline.outcomes import record_feedback
 from domain.statuses import RunStatus
+from domain.topics import Topic
 from pipeline.transition import Transition
 
-RESUMED_TOPIC = "dashboard.hitl_resumed"
 DECISIONS = ("approve", "reject")
 """Whatever else a gate's schema allows, the decision itself must be one of these."""
 STEP_FAILED_GATE = "step_failed"
@@ -42,7 +42,7 @@ def pause(t: Transition, gate: ApprovalGate, reasons: list[str], actor: str, ste
         on_expiry=gate.on_expiry.model_dump(mode="json"),
         step_id=step_id,
     )
-    t.emit("run.paused", actor, as_payload(t.state.pause))
+    t.emit(Topic.RUN_PAUSED, actor, as_payload(t.state.pause))
 
 
 @lru_cache(maxsize=256)
@@ -118,7 +118,7 @@ def apply_decision(t: Transition, payload: dict[str, Any], actor: str, *, automa
         approvals = [*pause_info.approvals, Approval(by=actor, reason=reason, at=t.now)]
         if len(approvals) < pause_info.approvals_required and not automatic:
             state.pause = replaced(pause_info, approvals=approvals)
-            t.emit("run.approval_recorded", actor, {
+            t.emit(Topic.RUN_APPROVAL_RECORDED, actor, {
                 "gate": pause_info.gate, "approvals": len(approvals),
                 "approvals_required": pause_info.approvals_required, "reason": reason,
             })
@@ -126,14 +126,14 @@ def apply_decision(t: Transition, payload: dict[str, Any], actor: str, *, automa
         pause_info = replaced(pause_info, approvals=approvals)
     state.pause = None
     t.pause_expires_at = None
-    t.emit(RESUMED_TOPIC, actor, {
+    t.emit(Topic.HITL_RESUMED, actor, {
         "gate": pause_info.gate, "decision": decision, "payload": payload,
         "paused_reason": pause_info.reason, "requested_at": pause_info.requested_at.isoformat(),
         "approved_by": [a.by for a in pause_info.approvals],
     })
     if decision == "reject":
         t.status = RunStatus.REJECTED
-        t.emit("run.rejected", actor, {"gate": pause_info.gate, "reason": reason})
+        t.emit(Topic.RUN_REJECTED, actor, {"gate": pause_info.gate, "reason": reason})
         record_feedback(t, "rejected")
     else:
         t.status = RunStatus.RESUMED

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agents.exception_input import ExceptionIn
 from config.sources import HttpSource, JsonlSource
+from domain.topics import Topic
 from pipeline.ingest_sources import Item, read_batches
 from pipeline.start_request import StartRequest
 from pipeline.jobs import JobContext
@@ -144,7 +145,7 @@ class _Ingest:
 
     def _reject(self, item: Item, field: str | None, message: str) -> None:
         self.counts["rejected"] += 1
-        self.ctx.record("ingest.item_rejected", {
+        self.ctx.record(Topic.INGEST_ITEM_REJECTED, {
             "file": item.file, "line": item.line, "error_field": field, "message": message[:500],
         })
 
@@ -168,13 +169,13 @@ class _Ingest:
             run = await ctx.writer.start_run(StartRequest(
                 ctx.run.tenant_id, source.workflow, exception, actor=ctx.actor, trigger_type="ingest",
                 trigger_ref=f"{source.id}:{key}"[:128], ingested=(source.id, key),
-                extra_events=(("ingest.item_received", received),),
+                extra_events=((Topic.INGEST_ITEM_RECEIVED, received),),
             ))
         except WriteConflict:  # ingested meanwhile by someone else
             self.counts["duplicates"] += 1
             return
         self.counts["started"] += 1
-        ctx.record("ingest.item_started", {"item_key": key, "run_id": run.id})
+        ctx.record(Topic.INGEST_ITEM_STARTED, {"item_key": key, "run_id": run.id})
 
 
 async def ingest(ctx: JobContext) -> dict[str, Any]:

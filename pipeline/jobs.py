@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from config.catalog import Catalog
 from domain.run_state import new_state
 from domain.statuses import RunStatus
+from domain.topics import Topic
 from pipeline.clock import Clock
 from pipeline.run_writer import RunWriter
 from pipeline.start_request import StartRequest, open_run
@@ -47,14 +48,14 @@ class JobContext:
     catalog: Catalog
     clock: Clock
     data_dir: Path
-    actions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    actions: list[tuple[Topic, dict[str, Any]]] = field(default_factory=list)
     dropped_actions: int = 0
 
     @property
     def actor(self) -> str:
         return f"workflow:{self.run.workflow_id}"
 
-    def record(self, topic: str, payload: dict[str, Any]) -> None:
+    def record(self, topic: Topic, payload: dict[str, Any]) -> None:
         """An action this job took, for its own run's timeline."""
         if len(self.actions) < MAX_ACTION_EVENTS:
             self.actions.append((topic, payload))
@@ -152,11 +153,11 @@ class JobRunner:
             if error is None:
                 t.status = RunStatus.COMPLETED
                 t.state.summary = {**(summary or {}), "actions_not_logged": ctx.dropped_actions}
-                t.emit("workflow.completed", ctx.actor, t.state.summary)
+                t.emit(Topic.WORKFLOW_COMPLETED, ctx.actor, t.state.summary)
             else:
                 t.status = RunStatus.FAILED
                 t.state.error = error
-                t.emit("run.failed", ctx.actor, {"error": error})
+                t.emit(Topic.RUN_FAILED, ctx.actor, {"error": error})
 
         closed, _ = await self.writer.change_run(run.tenant_id, run.id, close)
         return closed

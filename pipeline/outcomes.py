@@ -6,6 +6,7 @@ from agents.feedback import summarize
 from domain.run_state import STEP_OPEN, Feedback, StepStatus, replaced
 from domain.state_codec import as_payload
 from domain.statuses import RunStatus
+from domain.topics import Topic
 from pipeline.transition import Transition
 
 
@@ -21,7 +22,7 @@ def record_feedback(t: Transition, outcome: str) -> Feedback:
     state.waiting_steps = []
     state.awaiting_next_step = False
     state.feedback = summarize(state, outcome, t.run.created_at, t.now)
-    t.emit("feedback.recorded", "agent:feedback", as_payload(state.feedback))
+    t.emit(Topic.FEEDBACK_RECORDED, "agent:feedback", as_payload(state.feedback))
     return state.feedback
 
 
@@ -29,5 +30,5 @@ def fail(t: Transition, error: str, actor: str) -> None:
     """End the run as failed, with the reason and Feedback's record of it."""
     t.status = RunStatus.FAILED
     t.state.error = error
-    t.emit("run.failed", actor, {"error": error})
+    t.emit(Topic.RUN_FAILED, actor, {"error": error})
     record_feedback(t, "failed")

@@ -12,10 +12,9 @@ from config.catalog import Catalog
 from domain.errors import LoopConflict, RunNotActive
 from domain.run_state import STEP_DONE, PolicyDecision, replaced
 from domain.statuses import TERMINAL, RunStatus
+from domain.topics import Topic
 from pipeline.hitl import pause
 from pipeline.transition import Transition
-
-RECALCULATED_TOPIC = "playbook.recalculated"
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ def recalculate(t: Transition, catalog: Catalog, actor: str) -> Recalculation:
     t.state.steps = {}
     t.state.waiting_steps = []
     t.state.awaiting_next_step = False
-    t.emit(RECALCULATED_TOPIC, actor, {
+    t.emit(Topic.PLAYBOOK_RECALCULATED, actor, {
         "previous_playbook_id": policy.playbook_id,
         "previous_playbook_version": policy.playbook_version,
         "previous_step": previous_step,

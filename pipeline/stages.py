@@ -15,6 +15,7 @@ from config.catalog import Catalog
 from domain.run_state import TriageResult, replaced
 from domain.state_codec import as_payload
 from domain.statuses import RunStatus
+from domain.topics import Topic
 from pipeline.hitl import STEP_FAILED_GATE, pause
 from pipeline.outcomes import fail, record_feedback
 from pipeline.transition import Transition
@@ -30,7 +31,7 @@ def record_triage(t: Transition, result: TriageResult) -> None:
     """Triage's result on the run; the engine calls this itself when the model helped classify."""
     t.state.triage = result
     t.status = RunStatus.TRIAGED
-    t.emit("triage.completed", "agent:triage", as_payload(result))
+    t.emit(Topic.TRIAGE_COMPLETED, "agent:triage", as_payload(result))
 
 
 def policy_stage(t: Transition, catalog: Catalog) -> None:
@@ -38,7 +39,7 @@ def policy_stage(t: Transition, catalog: Catalog) -> None:
     decision = evaluate_policy(t.run.tenant_id, t.state.triage, t.run.exception, catalog, t.state.requested_playbook)
     t.state.policy = decision
     t.status = RunStatus.POLICY_EVALUATED
-    t.emit("policy.evaluated", "agent:policy", as_payload(decision))
+    t.emit(Topic.POLICY_EVALUATED, "agent:policy", as_payload(decision))
     if decision.requires_approval:
         gate = catalog.policies.for_tenant(t.run.tenant_id).gate
         pause(t, gate, decision.approval_reasons, "agent:policy")
@@ -63,7 +64,7 @@ def resolution_stage(t: Transition, catalog: Catalog) -> None:
     key = t.state.playbook_key
     if key is None:
         t.status = RunStatus.RESOLVED
-        t.emit("run.resolved", "agent:resolution", {"note": "approved by a human without a playbook"})
+        t.emit(Topic.RUN_RESOLVED, "agent:resolution", {"note": "approved by a human without a playbook"})
         return
     playbook = catalog.playbook(key)
     if playbook is None:
@@ -80,7 +81,7 @@ def resolution_stage(t: Transition, catalog: Catalog) -> None:
         t.emit(topic, "agent:resolution", payload)
     if outcome.status == "resolved":
         t.status = RunStatus.RESOLVED
-        t.emit("run.resolved", "agent:resolution", playbook_fields(playbook))
+        t.emit(Topic.RUN_RESOLVED, "agent:resolution", playbook_fields(playbook))
     elif outcome.status == "calling":
         t.state.pending_calls = outcome.calling_steps  # the engine calls them outside any transaction
         t.status = RunStatus.RESOLVING
@@ -88,14 +89,14 @@ def resolution_stage(t: Transition, catalog: Catalog) -> None:
         t.state.awaiting_next_step = True  # a run-next-step call takes it
         t.status = RunStatus.RESOLVING
         step = playbook.step(outcome.next_step or "")
-        t.emit("playbook.next_step_ready", "agent:resolution", {
+        t.emit(Topic.PLAYBOOK_NEXT_STEP_READY, "agent:resolution", {
             **playbook_fields(playbook), "step_id": outcome.next_step, "step_name": step.name if step else None,
             "step_order": playbook.steps.index(step) + 1 if step else None,
         })
     elif outcome.status == "waiting_for_input":
         t.state.waiting_steps = outcome.waiting_steps
         if t.status != RunStatus.WAITING_FOR_INPUT:
-            t.emit("run.waiting_for_input", "agent:resolution", {"steps": outcome.waiting_steps})
+            t.emit(Topic.RUN_WAITING_FOR_INPUT, "agent:resolution", {"steps": outcome.waiting_steps})
         t.status = RunStatus.WAITING_FOR_INPUT
     elif outcome.status == "paused":
         gate = catalog.policies.for_tenant(t.run.tenant_id).gate.model_copy(update={"name": STEP_FAILED_GATE})
@@ -107,7 +108,7 @@ def resolution_stage(t: Transition, catalog: Catalog) -> None:
 def feedback_stage(t: Transition, catalog: Catalog) -> None:
     feedback = record_feedback(t, "completed")
     t.status = RunStatus.COMPLETED
-    t.emit("run.completed", "agent:feedback", {"duration_seconds": feedback.duration_seconds})
+    t.emit(Topic.RUN_COMPLETED, "agent:feedback", {"duration_seconds": feedback.duration_seconds})
 
 
 STAGES: dict[str, Stage] = {

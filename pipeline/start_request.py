@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.run_state import RunState
+from domain.topics import Topic
 from pipeline.transition import Transition
 from store.records import IdempotentResponse, RunRecord
 
@@ -43,7 +44,7 @@ class StartRequest:
     run_id: str | None = None
     """Chosen by the caller when it must name the run before it exists (an event that refers to it)."""
     request_id: str | None = None
-    extra_events: tuple[tuple[str, dict[str, Any]], ...] = ()
+    extra_events: tuple[tuple[Topic, dict[str, Any]], ...] = ()
     """Recorded right after ``run.received``, by the same actor (e.g. ``schedule.fired``)."""
     idempotency: IdempotencySpec | None = None
     ingested: tuple[str, str] | None = None
@@ -65,7 +66,7 @@ def open_run(
         created_at=now, updated_at=now,
     )
     t = Transition(run, now, request.request_id)
-    t.emit("run.received", request.actor, {"trigger_type": request.trigger_type, **received})
+    t.emit(Topic.RUN_RECEIVED, request.actor, {"trigger_type": request.trigger_type, **received})
     for topic, payload in request.extra_events:
         t.emit(topic, request.actor, payload)
     return t

@@ -20,6 +20,7 @@ from domain.errors import (
     ValidationFailed,
 )
 from domain.statuses import RunStatus
+from domain.topics import Topic
 from pipeline.transition import Transition
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def complete_step(t: Transition, playbook: Playbook, step_id: str, completion: S
     minutes = round((t.now - since).total_seconds() / 60, 2)
     if step.type == "human":
         t.state.human_interventions += 1
-    t.emit("playbook.step_completed", completion.actor, {
+    t.emit(Topic.PLAYBOOK_STEP_COMPLETED, completion.actor, {
         **playbook_fields(playbook), "step_order": record.order, "step_id": step_id, "step_name": step.name,
         "action_type": step.action, "actor_type": completion.actor.split(":", 1)[0],
         "actor_id": completion.actor, "notes": completion.ai_insights or f"completed by {completion.actor}",
@@ -87,7 +88,7 @@ def complete_step(t: Transition, playbook: Playbook, step_id: str, completion: S
     })
     completed_seq = t.seq
     if override:
-        t.emit("playbook.step_overridden", completion.actor, {
+        t.emit(Topic.PLAYBOOK_STEP_OVERRIDDEN, completion.actor, {
             "step_id": step_id, "assignee": step.assignee,
             "why": f"{completion.actor} completed a step assigned to {step.assignee} (steps:override)",
         })

@@ -10,6 +10,7 @@ from config.output_contract import contract_problems
 from config.playbooks import Playbook
 from domain.run_state import StepStatus, replaced, with_step
 from domain.statuses import RunStatus
+from domain.topics import Topic
 from pipeline.transition import Transition
 
 ACTOR = "agent:resolution"
@@ -27,13 +28,13 @@ def record_call(t: Transition, playbook: Playbook, step_id: str, answer: dict[st
     if error is None:
         record = replaced(record, status=StepStatus.COMPLETED, outputs=answer, completed_at=t.now,
                           completed_by=ACTOR, attempts=attempts)
-        t.emit("playbook.step_completed", ACTOR, {
+        t.emit(Topic.PLAYBOOK_STEP_COMPLETED, ACTOR, {
             **common, "step_name": step.name if step else step_id, "actor_type": "agent", "actor_id": ACTOR,
             "notes": f"tool {record.tool} answered", "outputs": answer,
         })
     else:
         record = replaced(record, status=StepStatus.FAILED, error=error, failed_at=t.now, attempts=attempts)
-        t.emit("playbook.step_failed", ACTOR, {
+        t.emit(Topic.PLAYBOOK_STEP_FAILED, ACTOR, {
             **common, "step_name": step.name if step else step_id, "error": error,
             "on_failure": step.on_failure if step else "fail",
         })

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.run_state import replaced
+from domain.topics import Topic
 from store.records import EventDraft, IdempotentResponse, RunRecord, RunWrite
 
 
@@ -26,7 +27,7 @@ class Transition:
         self.granted_steps = 0
         """Steps a playbook run ``mode: stepwise`` may take in this transition (run-next-step grants one)."""
 
-    def emit(self, topic: str, actor: str, payload: dict[str, Any]) -> None:
+    def emit(self, topic: Topic, actor: str, payload: dict[str, Any]) -> None:
         self._seq += 1
         self._events.append(EventDraft(self._seq, topic, actor, payload, self.request_id, self.now))
         if actor.startswith(("user:", "agent:")):

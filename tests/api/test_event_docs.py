@@ -1,0 +1,78 @@
+"""Stream consumers can look up what each event holds: ``/asyncapi.json`` (public, like
+``/openapi.json``) has one message per topic whose payload is the event envelope with that topic's
+model, and ``/openapi.json`` describes the stream routes' answers with the same schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.events import PAYLOADS
+from domain.topics import Topic
+
+STREAMS = ("/api/v1/events/stream", "/api/v1/runs/{run_id}/events/stream")
+
+
+def refs_in(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [node["$ref"]] if isinstance(node.get("$ref"), str) else [r for v in node.values() for r in refs_in(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in refs_in(v)]
+    return []
+
+
+def resolve(document: dict[str, Any], ref: str) -> Any:
+    node: Any = document
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+async def test_asyncapi_documents_every_topic_on_both_streams(client):
+    response = await client.get("/asyncapi.json")  # no token: public
+    assert response.status == 200
+    document = await response.json()
+    assert document["asyncapi"] == "3.0.0"
+    assert sorted(channel["address"] for channel in document["channels"].values()) == sorted(STREAMS)
+    messages = document["components"]["messages"]
+    assert set(messages) == {str(topic) for topic in Topic} | {"stream.overflow"}
+    for topic in Topic:
+        event = resolve(document, messages[topic]["payload"]["$ref"])
+        assert event["properties"]["topic"]["const"] == topic
+        assert event["properties"]["payload"] == {"$ref": f"#/components/schemas/{PAYLOADS[topic].__name__}"}
+        assert {"id", "run_id", "seq", "actor", "request_id", "created_at"} <= set(event["required"])
+    for channel in document["channels"].values():
+        assert set(channel["messages"]) == set(messages)
+    for operation in document["operations"].values():
+        assert operation["action"] == "receive" and len(operation["messages"]) == len(messages)
+    for ref in refs_in(document):
+        resolve(document, ref)  # a dangling $ref raises
+
+
+async def test_openapi_describes_the_stream_answers_with_the_per_topic_events(client):
+    document = await (await client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    assert {model.__name__ for model in PAYLOADS.values()} <= set(schemas)
+    for path in STREAMS:
+        answer = document["paths"][path]["get"]["responses"]["200"]
+        assert "/asyncapi.json" in answer["description"]
+        schema = answer["content"]["text/event-stream"]["schema"]
+        mapping = schema["discriminator"]["mapping"]
+        assert set(mapping) == {str(topic) for topic in Topic}
+        assert sorted(r["$ref"] for r in schema["oneOf"]) == sorted(mapping.values())
+        for topic, ref in mapping.items():
+            event = resolve(document, ref)
+            assert event["properties"]["topic"]["const"] == topic
+            assert event["properties"]["payload"]["$ref"].endswith(f"/{PAYLOADS[Topic(topic)].__name__}")
+
+
+def test_playbook_events_name_the_playbook_by_id_and_version_apart():
+    """Seed 002: a playbook event names its playbook by ``playbook_id`` with an integer
+    ``playbook_version`` beside it, never ``id@version`` in one field."""
+    # playbook.step_overridden names only the step: the playbook.step_completed just before it names the playbook
+    named = [topic for topic in Topic if topic.startswith("playbook.") and topic != Topic.PLAYBOOK_STEP_OVERRIDDEN]
+    assert len(named) == 8
+    for topic in named:
+        properties = PAYLOADS[topic].model_json_schema()["properties"]
+        assert "playbook_id" in properties, topic
+        version = properties["playbook_version"]
+        assert "integer" in {version.get("type"), *(option.get("type") for option in version.get("anyOf", []))}, topic
