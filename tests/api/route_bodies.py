@@ -9,6 +9,7 @@ from tests.api.conftest import exception_body
 FLAGGED = exception_body(domain="accounts", type="account.flagged", amount=None, currency=None)
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/exceptions"): FLAGGED,
+    ("POST", "/api/v1/playbooks/{playbook_id}/runs"): FLAGGED,
     ("POST", "/api/v1/workflows/{workflow_id}/trigger"): {"payload": FLAGGED},
     ("POST", "/api/v1/workflows/{workflow_id}/runs/{run_id}/resume"): {"payload": {"decision": "approve"}},
     ("POST", "/api/v1/runs/{run_id}/playbook/recalculate"): {},

@@ -26,4 +26,4 @@ async def test_the_service_starts_and_serves_with_one_broken_playbook(tmp_path):
         assert response.status == 202
         await app[PIPELINE].drain()
         run = await (await client.get(f"/api/v1/runs/{(await response.json())['run_id']}", headers=headers)).json()
-        assert run["status"] == "completed" and run["playbook"] == "payment-card-declined@1"
+        assert run["status"] == "completed" and run["playbook_id"] == "payment-card-declined"

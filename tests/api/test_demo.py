@@ -19,7 +19,7 @@ async def test_every_sample_is_valid_and_the_samples_reach_several_playbooks_and
         assert status == 202, answer
     _, page, _ = await api.call("GET", "/api/v1/runs?limit=500")
     statuses = {run["status"] for run in page["items"]}
-    playbooks = {run["playbook"] for run in page["items"]}
+    playbooks = {run["playbook_id"] for run in page["items"]}
     # Human and AI steps leave a run waiting_for_input; every other run completes or pauses for approval.
     assert statuses <= {"completed", "paused", "waiting_for_input"}
     assert {"completed", "paused", "waiting_for_input"} <= statuses

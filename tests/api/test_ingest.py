@@ -15,13 +15,13 @@ async def test_ingest_answers_202_and_the_run_completes_through_all_agents(api, 
     assert status == 200
     assert run["status"] == "completed"
     assert run["triage"]["severity"] == "low" and run["triage"]["rule_id"] == "payment-card-declined"
-    assert run["policy"]["playbook"] == "payment-card-declined@1"
+    assert (run["policy"]["playbook_id"], run["policy"]["playbook_version"]) == ("payment-card-declined", 1)
     assert run["policy"]["requires_approval"] is False
     progress = run["playbook_progress"]
-    assert progress["steps_completed"] == progress["steps_total"] == 3
+    assert progress["completed_steps"] == progress["total_steps"] == 3
     assert [s["status"] for s in progress["steps"]] == ["completed"] * 3
     assert progress["steps"][1]["outputs"]["target"] == "maria.lopez@example.com"
-    assert run["feedback"]["steps_completed"] == 3
+    assert run["feedback"]["completed_steps"] == 3
     assert run["feedback"]["human_interventions"] == 0
 
     status, page, _ = await api.call("GET", f"/api/v1/runs/{run_id}/events")

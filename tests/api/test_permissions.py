@@ -36,7 +36,7 @@ async def test_each_role_against_each_route(client, app, role):
     token = app[TOKENS].mint(tenant="acme", subject="ann", roles=[role], ttl=timedelta(hours=1))
     api = Api(client, app, token)
     granted = app[CATALOG].roles.granted([role])
-    ids = {"run_id": "run_missing", "step_id": "review", "workflow_id": "exception_pipeline",
+    ids = {"run_id": "run_missing", "step_id": "review", "workflow_id": "exception_pipeline", "playbook_id": "nope",
            "schedule_id": "missing"}
     for spec in route_specs():
         if spec.public:

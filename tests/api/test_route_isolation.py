@@ -18,7 +18,7 @@ from tests.api.conftest import Api
 from tests.api.route_bodies import BODIES, FLAGGED
 from tests.config_copies import ACCOUNT_FLAGGED_RULE, REVIEW_PLAYBOOK, config_with
 
-SHARED_IDS = {"workflow_id"}
+SHARED_IDS = {"workflow_id", "playbook_id"}
 """Path ids that name shared configuration, not a tenant's data: with only these, another
 tenant's call acts on its own data (checked below), so 404 is not expected."""
 
@@ -40,7 +40,7 @@ async def tenants(tmp_path: Path) -> AsyncIterator[tuple[Api, Api, dict[str, str
             "trigger": {"type": "cron", "expression": "0 7 * * *"}})
         assert status == 201, created
         ids = {"run_id": answer["run_id"], "step_id": "review", "workflow_id": "exception_pipeline",
-               "schedule_id": created["id"]}
+               "schedule_id": created["id"], "playbook_id": "test-review"}
         yield owner, stranger, ids
 
 

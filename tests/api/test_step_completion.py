@@ -84,7 +84,7 @@ async def test_outputs_that_break_the_contract_are_named_and_change_nothing_then
     assert recorded[0]["payload"]["outputs"]["comment"] == "analyst decided clear"
     _, run, _ = await review_api.call("GET", f"/api/v1/runs/{run_id}")
     assert run["feedback"]["human_interventions"] == 1 and run["feedback"]["last_actor"] == "agent:resolution"
-    assert run["feedback"]["steps_completed"] == 3
+    assert run["feedback"]["completed_steps"] == 3
 
 
 async def test_state_errors_follow_the_contract(review_api):
@@ -149,20 +149,20 @@ async def test_recalculation_changes_the_assignment_only_when_a_better_playbook_
         assert answer["status"] == "waiting_for_input"
 
         status, result, _ = await api.call("POST", path, json={})
-        assert status == 200 and result["changed"] is False and result["playbook"] == "test-review@1"
+        assert status == 200 and result["changed"] is False and result["playbook_id"] == "test-review"
         _, events, _ = await api.call("GET", f"/api/v1/runs/{run_id}/events?topic=playbook.recalculated")
         assert events["items"] == []
 
         clock.advance(minutes=100)  # now 20 minutes before the SLA: the urgent playbook matches
         status, result, _ = await api.call("POST", path, json={})
         assert status == 200 and result["changed"] is True
-        assert (result["previous_playbook"], result["playbook"]) == ("test-review@1", "test-review-urgent@1")
+        assert (result["previous_playbook_id"], result["playbook_id"]) == ("test-review", "test-review-urgent")
         assert result["run_status"] == "completed"
         _, events, _ = await api.call("GET", f"/api/v1/runs/{run_id}/events?topic=playbook.recalculated")
         [event] = events["items"]
         assert event["actor"] == "user:ana"
         assert event["payload"]["previous_step"] == "review" and event["payload"]["new_step"] == "route"
-        assert event["payload"]["new_playbook_id"] == "test-review-urgent@1"
+        assert event["payload"]["new_playbook_id"] == "test-review-urgent"
 
         status, result, _ = await api.call("POST", path, json={})
         assert status == 409 and result["error"]["code"] == "RUN_NOT_ACTIVE"
@@ -208,7 +208,7 @@ async def test_a_recalculation_onto_a_risky_playbook_goes_through_the_gate(tmp_p
         assert answer["status"] == "waiting_for_input"
         clock.advance(minutes=100)
         status, result, _ = await api.call("POST", f"/api/v1/runs/{answer['run_id']}/playbook/recalculate", json={})
-        assert status == 200 and result["playbook"] == "test-review-urgent@1"
+        assert status == 200 and result["playbook_id"] == "test-review-urgent"
         assert result["run_status"] == "paused"
         _, run, _ = await api.call("GET", f"/api/v1/runs/{answer['run_id']}")
         assert "risky step" in run["pause"]["reason"]

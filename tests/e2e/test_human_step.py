@@ -38,8 +38,8 @@ async def test_a_human_step_completed_over_http_finishes_the_run(tmp_path):
             _, run = await api.call("GET", f"/api/v1/runs/{run_id}")
             assert run["status"] == "completed"
             feedback = run["feedback"]
-            assert feedback["human_interventions"] == 1 and feedback["steps_completed"] == 3
-            assert feedback["steps_total"] == 3 and feedback["duration_seconds"] >= 0
+            assert feedback["human_interventions"] == 1 and feedback["completed_steps"] == 3
+            assert feedback["total_steps"] == 3 and feedback["duration_seconds"] >= 0
             events = await api.events(run_id)
             assert [e["actor"] for e in events if e["topic"] == "playbook.step_completed"] == [
                 "agent:resolution", "user:kyc-analyst", "agent:resolution",
