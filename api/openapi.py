@@ -15,7 +15,6 @@ from api.sse import EVENT_STREAM
 
 _ERRORS = {
     400: "Invalid input; details name each field",
-    401: "Missing or invalid bearer token",
     404: "Not found in the caller's tenant",
     409: "The run is not in a state that allows this",
     422: "Idempotency-Key reused with a different body",
@@ -31,11 +30,23 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     ]
 
 
+def _errors_of(spec: RouteSpec) -> dict[int, str]:
+    """The error answers a route documents; a protected one (every route that names a permission)
+    can also refuse the caller's token (401) or roles (403)."""
+    documented = dict(_ERRORS)
+    if spec.permission is not None:
+        documented[401] = "Missing or invalid bearer token"
+        documented[403] = f"The caller's roles do not grant the '{spec.permission}' permission"
+    return dict(sorted(documented.items()))
+
+
 def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[str, Any]:
     answers: set[type[BaseModel]] = {ErrorEnvelope}
     bodies: set[type[BaseModel]] = set()
     for spec in specs:
         answers.update(m for m in spec.responses.values() if m is not None)
+        if spec.errors:
+            answers.add(spec.errors.model)
         if spec.body:
             bodies.add(spec.body)
     answers.update(EVENT_MODELS.values())  # what the event streams send, one model per topic
@@ -86,10 +97,9 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
                 "required": True,
                 "content": {"application/json": {"schema": ref(spec.body, "validation")}},
             }
-        error_ref = {"content": {"application/json": {"schema": ref(ErrorEnvelope, "serialization")}}}
-        for status, text in _ERRORS.items():
-            if status == 401 and spec.public:
-                continue
+        error_model = spec.errors.model if spec.errors else ErrorEnvelope
+        error_ref = {"content": {"application/json": {"schema": ref(error_model, "serialization")}}}
+        for status, text in _errors_of(spec).items():
             operation["responses"].setdefault(str(status), {"description": text, **error_ref})
         if not spec.public:
             operation["security"] = [{"bearer": []}]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from agents.exception_input import Body
 from api.auth import PRINCIPAL
-from api.errors import envelope, status_of
+from api.errors import envelope, failure_of
 from api.keys import CATALOG, CLOCK, DB, SETTINGS
 from api.middleware import request_id_of
 from api.routing import RouteTable, read_body, respond
@@ -100,14 +100,12 @@ async def ask_stream(request: web.Request) -> web.StreamResponse:
             else:
                 await response.write(_sse("tool_call", CopilotToolCall(**value).model_dump(mode="json")))
             step = await anext(steps, None)
-    except errors.AutopilotError as exc:
-        body = envelope(exc.code, exc.message, exc.details, request_id_of(request))
-        await response.write(_sse("error", {**body, "status": status_of(exc)}))
     except (ConnectionError, asyncio.CancelledError):
         raise
-    except Exception:  # the answer is under way: an error event, and the end of the body, not a hang
-        log.exception("copilot stream failed", path=request.path)
-        body = envelope("INTERNAL_ERROR", "internal error; quote the request id", None, request_id_of(request))
-        await response.write(_sse("error", {**body, "status": 500}))
+    except Exception as exc:  # the answer is under way: an error event, and the end of the body, not a hang
+        if not isinstance(exc, errors.AutopilotError):
+            log.exception("copilot stream failed", path=request.path)
+        failure = failure_of(exc)
+        await response.write(_sse("error", {**envelope(failure, request_id_of(request)), "status": failure.status}))
     await response.write_eof()
     return response

@@ -1,33 +1,59 @@
 """``POST /api/v1/runs/{run_id}/run-next-step``: seed 003's contract-first "run next step".
 
-Its answers and its errors carry ``schemaVersion`` (and errors a ``timestamp``), on top of our
-usual envelope; ``requestId`` is the request's UUID, also sent as ``x-request-id``."""
+Its answers carry ``schemaVersion`` and ``requestId`` (the request's UUID, also sent as
+``x-request-id``) and leave out optional fields that are absent. Its error bodies, whatever the
+status (the auth middleware's 401 too), add ``schemaVersion``, ``requestId`` and ``timestamp`` to
+our envelope, and a 400 is ``INVALID_REQUEST``: the route declares that with ``LOOP_ERRORS``."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Final, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from agents.exception_input import Body
 from api.auth import PRINCIPAL
+from api.errors import ErrorContract
 from api.keys import CATALOG, CLOCK, PIPELINE
-from api.middleware import ERROR_EXTRAS, request_id_of
+from api.middleware import request_id_of
 from api.routing import RouteTable, read_body, respond
+from api.schemas import ErrorEnvelope
 from pipeline.next_step import loop_status, newly_done_step, next_playbook_step, why_nothing_ran
 
 routes = RouteTable()
-SCHEMA_VERSION = "loop.runNextStep.v1"
+SCHEMA_VERSION: Final = "loop.runNextStep.v1"
 
 
 class RunNextStepRequest(Body):
     mode: Literal["execute", "dryRun"] = Field("execute", description="dryRun changes nothing")
 
 
-class StepExecuted(BaseModel):
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    """Document optional fields as they are sent: absent (not required), never null."""
+    for name, prop in schema.get("properties", {}).items():
+        options = prop.get("anyOf", [])
+        if {"type": "null"} in options and "default" in prop and prop["default"] is None:
+            rest = [option for option in options if option != {"type": "null"}]
+            del prop["anyOf"], prop["default"]
+            prop.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+            schema["required"] = [field for field in schema.get("required", []) if field != name]
+
+
+class OmitsAbsent(BaseModel):
+    """Seed 003 leaves an absent optional field out of the JSON rather than sending ``null``; a field
+    with any other default is always sent, so the answer's schema marks it required."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True, json_schema_extra=_absent_not_null)
+
+    @model_serializer(mode="wrap")
+    def _without_absent(self, serialize: SerializerFunctionWrapHandler):  # unannotated: keeps the fields' schema
+        return {key: value for key, value in serialize(self).items() if value is not None}
+
+
+class StepExecuted(OmitsAbsent):
     stepNumber: int = Field(ge=1)
     stepType: str
     stepId: str
@@ -37,7 +63,7 @@ class StepExecuted(BaseModel):
     durationMs: int | None = Field(None, ge=0)
 
 
-class NextStepInfo(BaseModel):
+class NextStepInfo(OmitsAbsent):
     stepNumber: int = Field(ge=1)
     stepType: str
     stepId: str
@@ -47,7 +73,7 @@ class NextStepInfo(BaseModel):
     estimatedDurationMs: int | None = Field(None, ge=0)
 
 
-class RunNextStepResponse(BaseModel):
+class RunNextStepResponse(OmitsAbsent):
     """What ran (if anything), what comes next, and where the run's loop stands."""
 
     schemaVersion: Literal["loop.runNextStep.v1"] = SCHEMA_VERSION
@@ -59,12 +85,21 @@ class RunNextStepResponse(BaseModel):
     message: str | None = None
 
 
-def _error_extras() -> dict[str, Any]:
-    return {"schemaVersion": SCHEMA_VERSION, "timestamp": datetime.now(UTC).isoformat()}
+class RunNextStepError(ErrorEnvelope):
+    """Our error envelope with the fields seed 003 adds to every error"""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+    schemaVersion: Literal["loop.runNextStep.v1"] = SCHEMA_VERSION
+    requestId: str
+    timestamp: datetime
+
+
+LOOP_ERRORS = ErrorContract(SCHEMA_VERSION, RunNextStepError, codes={400: "INVALID_REQUEST"})
 
 
 @routes.route("POST", "/api/v1/runs/{run_id}/run-next-step", summary="Run (or, with dryRun, preview) a run's next step",
-              body=RunNextStepRequest, responses={200: RunNextStepResponse}, permission="runs:advance", tag="playbooks")
+              body=RunNextStepRequest, responses={200: RunNextStepResponse}, permission="runs:advance", tag="playbooks",
+              errors=LOOP_ERRORS)
 async def run_next_step(request: web.Request) -> web.Response:
     run_id = request.match_info["run_id"]
     body, _ = await read_body(request, RunNextStepRequest)
@@ -96,6 +131,3 @@ async def run_next_step(request: web.Request) -> web.Response:
         message=message,
     )
     return respond(answer)
-
-
-setattr(run_next_step, ERROR_EXTRAS, _error_extras)

@@ -13,6 +13,7 @@ from api.routing import RouteTable, read_body, respond
 from api.schemas import (
     ResumeRunRequest,
     ResumeRunResponse,
+    ResumeStatus,
     RunRef,
     TriggerWorkflowRequest,
     TriggerWorkflowResponse,
@@ -20,12 +21,25 @@ from api.schemas import (
     WorkflowOut,
 )
 from domain.errors import RunNotPaused
-from pipeline.hitl import Decider
 from domain.statuses import RunStatus
 from domain.topics import Topic
+from pipeline.hitl import Decider
 from store.records import RunRecord
 
 routes = RouteTable()
+
+
+def resume_status(decision: str, run: RunRecord, actor: str) -> ResumeStatus:
+    """What a decision did: ``rejected`` ended the run; an approval the gate counted while it waits
+    for more distinct approvers is ``approval_recorded``; otherwise the gate opened and the run was
+    dispatched, ``resuming``, wherever it stands now (done, waiting for a step, or paused again at
+    another gate)."""
+    if decision == "reject":
+        return "rejected"
+    pause = run.state.pause if run.status == RunStatus.PAUSED else None
+    if pause and any(approval.by == actor for approval in pause.approvals):
+        return "approval_recorded"
+    return "resuming"
 
 
 @routes.route("GET", "/api/v1/workflows", summary="Workflows with their last run and counts per status",
@@ -72,9 +86,7 @@ async def resume_run(request: web.Request) -> web.Response:
 
     def answer(run: RunRecord) -> ResumeRunResponse:
         return ResumeRunResponse(
-            status={RunStatus.REJECTED: "rejected", RunStatus.PAUSED: "approval_recorded"}.get(
-                RunStatus(run.status), "resuming"
-            ),
+            status=resume_status(body.payload["decision"], run, principal.actor),
             run_id=run_id, workflow_id=workflow_id, event_topic=Topic.HITL_RESUMED,
         )
 
@@ -83,7 +95,7 @@ async def resume_run(request: web.Request) -> web.Response:
             principal.tenant, workflow_id, run_id, body.payload, actor=principal.actor,
             decider=Decider(principal.actor, principal.roles, principal.queues),
             request_id=request_id_of(request),
-            idempotency_for=lambda run: idempotent.remember(202, answer(run)),
+            idempotency=idempotent.spec(202, answer),
         )
         return respond(answer(run), 202)
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from api.auth import PRINCIPAL
+from api.errors import ERROR_CONTRACTS, ErrorContract
 from api.keys import CATALOG
 from domain.errors import Forbidden, ValidationFailed
 from pipeline.validation import validate
@@ -37,6 +38,8 @@ class RouteSpec:
     permission: str | None = None
     media_type: str = "application/json"
     """Of the success answers: ``text/event-stream`` for the event streams."""
+    errors: ErrorContract | None = None
+    """The route's own shape for its error bodies (401 and 403 included), when its contract has one."""
 
 
 class RouteTable:
@@ -57,6 +60,7 @@ class RouteTable:
         tag: str = "api",
         permission: str | None = None,
         media_type: str = "application/json",
+        errors: ErrorContract | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare a route; every route that is not ``public`` names the permission it needs."""
         if not public and permission is None:
@@ -65,16 +69,19 @@ class RouteTable:
         def register(handler: Handler) -> Handler:
             self.specs.append(
                 RouteSpec(method, path, handler, summary, responses, body, query, public, idempotent, tag, permission,
-                          media_type)
+                          media_type, errors)
             )
             return handler
 
         return register
 
     def install(self, app: web.Application) -> None:
+        contracts = app.setdefault(ERROR_CONTRACTS, {})
         for spec in self.specs:
             handler = spec.handler if spec.permission is None else _requiring(spec.permission, spec.handler)
-            app.router.add_route(spec.method, spec.path, handler)
+            route = app.router.add_route(spec.method, spec.path, handler)
+            if spec.errors is not None:
+                contracts[route] = spec.errors
 
 
 def _requiring(permission: str, handler: Handler) -> Handler:

@@ -212,9 +212,13 @@ class ResumeRunRequest(Body):
     )
 
 
+ResumeStatus = Literal["resuming", "rejected", "approval_recorded"]
+
+
 class ResumeRunResponse(BaseModel):
-    status: Literal["resuming", "rejected", "approval_recorded"] = Field(
-        description="approval_recorded: counted, but the gate needs more distinct approvals"
+    status: ResumeStatus = Field(
+        description="resuming: approved, the gate opened and the run was dispatched; rejected: the run ended as "
+        "rejected; approval_recorded: counted, but the gate needs more distinct approvals"
     )
     run_id: str
     workflow_id: str

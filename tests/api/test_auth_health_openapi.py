@@ -8,6 +8,7 @@ import jwt
 import pytest
 
 from api.app import route_specs
+from api.schemas import ErrorEnvelope
 
 SECRET = "test-secret-" + "x" * 32
 
@@ -69,6 +70,35 @@ async def test_openapi_documents_every_route_with_its_models(client):
         assert name in schemas
     resume = document["paths"]["/api/v1/workflows/{workflow_id}/runs/{run_id}/resume"]["post"]
     assert "409" in resume["responses"] and "Idempotency-Key" in [p["name"] for p in resume["parameters"]]
+
+
+async def test_every_protected_operation_documents_401_and_403_with_its_error_body(client):
+    document = await (await client.get("/openapi.json")).json()
+    protected = [spec for spec in route_specs() if spec.permission is not None]
+    assert len(protected) > 10
+    for spec in route_specs():
+        responses = document["paths"][spec.path][spec.method.lower()]["responses"]
+        if spec.permission is None:
+            assert "401" not in responses and "403" not in responses, spec.path
+            continue
+        error_body = (spec.errors.model if spec.errors else ErrorEnvelope).__name__
+        for status in ("401", "403"):
+            schema = responses[status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": f"#/components/schemas/{error_body}"}, (spec.method, spec.path, status)
+        assert spec.permission in responses["403"]["description"]
+
+
+async def test_openapi_shows_run_next_step_as_its_contract_sends_it(client):
+    document = await (await client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    operation = document["paths"]["/api/v1/runs/{run_id}/run-next-step"]["post"]
+    assert operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/RunNextStepError")
+    required = set(schemas["RunNextStepError"]["required"])
+    assert {"schemaVersion", "requestId", "timestamp", "error", "request_id"} <= required
+    answer = schemas["RunNextStepResponse"]
+    assert "stepExecuted" not in answer["required"]
+    assert answer["properties"]["stepExecuted"] == {"$ref": "#/components/schemas/StepExecuted"}
+    assert answer["properties"]["message"]["type"] == "string"
 
 
 async def test_metrics_count_requests_per_route_and_the_pipeline_commits(api, client, ingest):

@@ -1,10 +1,33 @@
-"""Paused runs: listed with their gate and schema, approved or rejected over HTTP, never resumed twice."""
+"""Paused runs: listed with their gate and schema, approved or rejected over HTTP, never resumed twice.
+The answer's ``status`` says what the decision did (``resuming``, ``rejected``; ``approval_recorded`` is in
+test_approval_rules)."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from api.app import create_app
+from api.keys import TOKENS
+from config.settings import Settings
+from tests.api.conftest import Api, exception_body
+from tests.config_copies import config_with
 
 RESUME = "/api/v1/workflows/exception_pipeline/runs/{}/resume"
+FAILS_AFTER_APPROVAL = """\
+id: zz-fails-after-approval
+name: Fails after approval
+priority: 1000
+match: {domain: payments, exception_type: "payment.failed"}
+steps:
+  - id: comment
+    name: Comment without text (fails)
+    action: add_comment
+    on_failure: pause
+"""
 
 
 async def paused_run(api, ingest) -> str:
@@ -49,13 +72,32 @@ async def test_reject_ends_the_run_as_rejected_with_feedback(api, ingest, approv
     run_id = await paused_run(api, ingest)
     payload = {"decision": "reject", "reason": "customer already refunded by support"}
     status, body, _ = await approver.call("POST", RESUME.format(run_id), json={"payload": payload})
-    assert status == 202 and body["status"] == "rejected"
+    assert status == 202
+    assert body == {"status": "rejected", "run_id": run_id, "workflow_id": "exception_pipeline",
+                    "event_topic": "dashboard.hitl_resumed"}
     await api.settle()
     _, run, _ = await api.call("GET", f"/api/v1/runs/{run_id}")
     assert run["status"] == "rejected"
     assert run["feedback"]["outcome"] == "rejected"
     _, events, _ = await api.call("GET", f"/api/v1/runs/{run_id}/events")
     assert [e["topic"] for e in events["items"]][-3:] == ["dashboard.hitl_resumed", "run.rejected", "feedback.recorded"]
+
+
+async def test_an_approval_that_opens_the_gate_is_resuming_even_if_the_run_pauses_again(tmp_path: Path):
+    config = config_with(tmp_path / "config", {"zz-fails-after-approval.yaml": FAILS_AFTER_APPROVAL})
+    app = create_app(Settings(data_dir=tmp_path / "data", config_dir=config, jwt_secret="s" * 40))
+    async with TestClient(TestServer(app)) as client:
+        def as_user(subject: str, role: str) -> Api:  # globex: acme's policy allows only the shipped playbooks
+            return Api(client, app, app[TOKENS].mint(tenant="globex", subject=subject, roles=[role],
+                                                     ttl=timedelta(hours=1)))
+
+        starter, approver = as_user("ann", "admin"), as_user("lee", "approver")
+        _, accepted, _ = await starter.call("POST", "/api/v1/exceptions", json=exception_body(amount="18000.00"))
+        run_id = accepted["run_id"]
+        status, body, _ = await approver.call("POST", RESUME.format(run_id), json={"payload": {"decision": "approve"}})
+        assert status == 202 and body["status"] == "resuming"
+        _, run, _ = await starter.call("GET", f"/api/v1/runs/{run_id}")
+        assert run["status"] == "paused" and run["pause"]["gate"] == "step_failed"
 
 
 async def test_a_payload_that_does_not_fit_leaves_the_run_paused_and_answerable(api, ingest, approver):

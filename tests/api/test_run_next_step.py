@@ -1,5 +1,6 @@
 """Seed 003's run-next-step contract: execute and dryRun, schemaVersion and requestId, strict
-input, 404/401/409 with the contract's extra fields."""
+input, absent optional fields left out, and every error status (400, 401, 403, 404, 409, 500)
+in the contract's shape on top of our envelope."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ from datetime import UTC, datetime, timedelta
 from api.keys import DB, PIPELINE
 from store.records import EventDraft, RunRecord, RunWrite
 from store.writer import write_batch
-from tests.api.conftest import exception_body
+from tests.api.conftest import Api, exception_body
 
 SCHEMA = "loop.runNextStep.v1"
+
+
+def assert_contract_error(body: dict, headers, code: str) -> None:
+    """Seed 003's error fields, and our envelope's keys beside them."""
+    assert body["schemaVersion"] == SCHEMA
+    assert uuid.UUID(body["requestId"]) and body["requestId"] == body["request_id"] == headers["X-Request-Id"]
+    assert datetime.fromisoformat(body["timestamp"]).tzinfo is not None
+    assert body["error"]["code"] == code and body["error"]["message"] and "details" in body["error"]
 
 
 async def a_received_run(api, run_id: str = "run_0000000000000000000000recv") -> str:
@@ -42,7 +51,7 @@ async def test_execute_advances_a_waiting_active_run_and_reports_the_step(api):
     assert uuid.UUID(body["requestId"]) and headers["X-Request-Id"] == body["requestId"]
     assert body["stepExecuted"]["stepNumber"] == 1 and body["stepExecuted"]["stepId"] == "hold-order"
     assert body["stepExecuted"]["status"] == "completed" and body["stepExecuted"]["durationMs"] >= 0
-    assert body["loopStatus"] == "completed" and body["nextStep"] is None
+    assert body["loopStatus"] == "completed" and "nextStep" not in body
     _, run, _ = await api.call("GET", f"/api/v1/runs/{run_id}")
     assert run["status"] == "completed"
 
@@ -50,7 +59,8 @@ async def test_execute_advances_a_waiting_active_run_and_reports_the_step(api):
 async def test_dry_run_changes_nothing_and_says_what_would_run(api):
     run_id = await a_received_run(api)
     status, body, _ = await api.call("POST", path(run_id), json={"mode": "dryRun"})
-    assert status == 200 and body["stepExecuted"] is None and body["loopStatus"] == "active"
+    assert status == 200 and body["loopStatus"] == "active"
+    assert "stepExecuted" not in body and "nextStep" not in body and None not in body.values()
     assert body["message"] == "dry run: the triage stage would run next"
     _, run, _ = await api.call("GET", f"/api/v1/runs/{run_id}")
     assert run["status"] == "received" and run["last_seq"] == 1
@@ -60,34 +70,71 @@ async def test_an_empty_body_means_execute_and_a_paused_run_is_reported_not_move
     run_id = await ingest(amount="12000.00")
     response = await api.client.post(path(run_id), headers=api.headers())
     body = await response.json()
-    assert response.status == 200 and body["loopStatus"] == "paused" and body["stepExecuted"] is None
+    assert response.status == 200 and body["loopStatus"] == "paused" and "stepExecuted" not in body
     assert body["message"].startswith("run is paused at gate ops_lead_approval")
     assert body["nextStep"]["stepNumber"] == 1 and body["nextStep"]["status"] == "pending"
+    assert None not in body["nextStep"].values()
 
 
 async def test_a_finished_run_reports_completed(api, ingest):
     run_id = await ingest()
     status, body, _ = await api.call("POST", path(run_id), json={})
-    assert status == 200 and body["loopStatus"] == "completed" and body["nextStep"] is None
+    assert status == 200 and body["loopStatus"] == "completed" and "nextStep" not in body
     assert body["message"] == "run has ended: completed"
 
 
-async def test_bad_input_is_400_with_the_contract_fields(api, ingest):
+async def test_bad_input_is_400_invalid_request_naming_the_field(api, ingest):
     run_id = await ingest()
-    for payload in ({"mode": "fast"}, {"mode": "execute", "extra": 1}):
+    for payload, field in (({"mode": "fast"}, "body.mode"), ({"mode": "execute", "extra": 1}, "body.extra")):
         status, body, headers = await api.call("POST", path(run_id), json=payload)
-        assert status == 400 and body["schemaVersion"] == SCHEMA and "timestamp" in body
-        assert body["error"]["code"] == "VALIDATION_FAILED" and body["request_id"] == headers["X-Request-Id"]
-    status, body, _ = await api.call("POST", path(run_id), data=b"{nope", headers={"Content-Type": "application/json"})
-    assert status == 400 and body["schemaVersion"] == SCHEMA
+        assert status == 400
+        assert_contract_error(body, headers, "INVALID_REQUEST")
+        assert body["error"]["details"][0]["field"] == field
+    status, body, headers = await api.call("POST", path(run_id), data=b"{nope",
+                                           headers={"Content-Type": "application/json"})
+    assert status == 400
+    assert_contract_error(body, headers, "INVALID_REQUEST")
 
 
-async def test_unknown_run_is_404_and_no_token_is_401_with_the_contract_fields(api, client):
-    status, body, _ = await api.call("POST", path("run_missing"), json={})
-    assert status == 404 and body["error"]["code"] == "RUN_NOT_FOUND" and body["schemaVersion"] == SCHEMA
+async def test_no_token_is_401_in_the_contract_shape(client):
     response = await client.post(path("run_missing"), json={})
-    body = await response.json()
-    assert response.status == 401 and body["schemaVersion"] == SCHEMA
+    assert response.status == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert_contract_error(await response.json(), response.headers, "UNAUTHORIZED")
+
+
+async def test_a_role_without_runs_advance_is_403_in_the_contract_shape(api, client, app, token_for, ingest):
+    run_id = await ingest()
+    viewer = Api(client, app, token_for("acme", "val", ("viewer",)))
+    status, body, headers = await viewer.call("POST", path(run_id), json={"mode": "dryRun"})
+    assert status == 403
+    assert_contract_error(body, headers, "FORBIDDEN")
+    assert body["error"]["details"] == {"permission": "runs:advance"}
+
+
+async def test_an_unknown_run_or_another_tenants_is_404_in_the_contract_shape(api, other_tenant, ingest):
+    status, body, headers = await api.call("POST", path("run_missing"), json={})
+    assert status == 404
+    assert_contract_error(body, headers, "RUN_NOT_FOUND")
+    run_id = await ingest()
+    status, body, headers = await other_tenant.call("POST", path(run_id), json={})
+    assert status == 404
+    assert_contract_error(body, headers, "RUN_NOT_FOUND")
+
+
+async def test_an_unexpected_failure_is_500_in_the_contract_shape_naming_no_internals(api, monkeypatch):
+    async def broken(*args, **kwargs):
+        raise RuntimeError("database password is hunter2")
+
+    monkeypatch.setattr(api.app[PIPELINE], "run_next_step", broken)
+    status, body, headers = await api.call("POST", path("run_any"), json={})
+    assert status == 500
+    assert_contract_error(body, headers, "INTERNAL_ERROR")
+    assert "hunter2" not in str(body)
+
+
+async def test_other_routes_keep_the_plain_envelope(api):
+    status, body, _ = await api.call("GET", "/api/v1/runs/run_missing")
+    assert status == 404 and set(body) == {"error", "request_id"}
 
 
 async def test_a_second_concurrent_execute_is_a_loop_conflict(api):
@@ -107,11 +154,11 @@ async def test_a_second_concurrent_execute_is_a_loop_conflict(api):
         await asyncio.sleep(0.005)
     else:
         raise AssertionError("the first execute never started advancing the run")
-    status, conflict, _ = await api.call("POST", path(run_id), json={})
+    status, conflict, headers = await api.call("POST", path(run_id), json={})
     release.set()
     committer.submit = submit
     assert (await first)[0] == 200
     assert status == 409
-    assert conflict["error"]["code"] == "LOOP_CONFLICT" and conflict["schemaVersion"] == SCHEMA
+    assert_contract_error(conflict, headers, "LOOP_CONFLICT")
     _, events, _ = await api.call("GET", f"/api/v1/runs/{run_id}/events?topic=triage.completed")
     assert len(events["items"]) == 1
