@@ -29,7 +29,7 @@ Printed: events delivered (and expected), p50/p99/max latency, the server's resi
 (``VmRSS`` now and its peak ``VmHWM``, from ``/proc/<pid>/status``) and CPU, the ingest rate
 achieved and its ``202`` latency. The last line is one JSON object with every figure.
 
-Run: ``python bench/sse_fanout.py [--clients N] [--rate R] [--duration S] [--topics PATTERNS]
+Run: ``python -m bench.sse_fanout [--clients N] [--rate R] [--duration S] [--topics PATTERNS]
 [--tenants T]`` from the repository root (``./dev bench-sse`` does the same). The target: 1,000
 clients, p99 under 100 ms at 200 runs/s. Clients and server share this machine's cores.
 """
@@ -51,19 +51,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import aiohttp
+import jwt
 
-import aiohttp  # noqa: E402
-import jwt  # noqa: E402
+from bench.sse_clients import Fleet, ingester, percentile, stream_client
+from eventbus.topics import topic_matches
 
-from bench.sse_clients import Fleet, ingester, percentile, stream_client  # noqa: E402
-from eventbus.topics import topic_matches  # noqa: E402
+ROOT_DIR = Path(__file__).resolve().parent.parent
+"""The server is started from the repository root, as `autopilot serve` would be."""
 
 SECRET = "bench-sse-" + "k" * 32
 TARGET_P99_MS = 100.0
+
+
 def token(tenant: str) -> str:
     claims = {"sub": "bench", "tenant": tenant, "roles": ["viewer", "operator"],
               "exp": datetime.now(UTC) + timedelta(hours=2)}
@@ -191,7 +191,7 @@ def start_server(data_dir: Path, port: int, env: dict[str, str], profile: str | 
     log = open(data_dir.parent / "server.log", "wb")  # noqa: SIM115
     under = ["-m", "cProfile", "-o", profile] if profile else []
     return subprocess.Popen([sys.executable, *under, "-m", "api.cli", "--data-dir", str(data_dir), "serve", "--port",
-                             str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                             str(port)], cwd=ROOT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 async def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:

@@ -14,7 +14,7 @@ file with ``sqlite3`` (seeding is not what is measured). Questions cycle through
 pause (get_run, get_run_events), what failed today (list_runs, workflow_statistics), search the
 log, what waits for approval (list_pending_approvals, get_playbook), schedules.
 
-Run: ``python bench/copilot.py [--runs N] [--questions Q]``. Target: p99 under 50 ms per tool
+Run: ``python -m bench.copilot_overhead [--runs N] [--questions Q]``. Target: p99 under 50 ms per tool
 call. The last line printed is one JSON object with every figure.
 """
 
@@ -32,21 +32,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-from openai import AsyncOpenAI  # noqa: E402
+import httpx
+from openai import AsyncOpenAI
 
-from config.catalog import load_catalog  # noqa: E402
-from config.settings import SHIPPED_CONFIG_DIR, Settings  # noqa: E402
-from copilot.service import Copilot  # noqa: E402
-from pipeline.clock import IdFactory  # noqa: E402
-from pipeline.gc_tuning import tune_garbage_collector  # noqa: E402
-from store.database import migrate, open_engine  # noqa: E402
-from store.types import dumps_json, sqlite_timestamp  # noqa: E402
+from config.catalog import load_catalog
+from config.settings import SHIPPED_CONFIG_DIR, Settings
+from copilot.service import Copilot
+from pipeline.clock import IdFactory
+from pipeline.gc_tuning import tune_garbage_collector
+from store.database import migrate, open_engine
+from store.types import dumps_json, sqlite_timestamp
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 TARGET_P99_MS = 50.0

@@ -35,7 +35,7 @@ Why: the product claim is "2,000 runs/s durable, 30x the LangGraph baseline" on 
 class machine. Durable means the figure is only counted for runs whose events are committed
 and verified, not runs merely accepted into a queue.
 
-Run: ``python bench/pipeline.py [--n N] [--baseline-n M] [--workers W] [--skip-baseline]``
+Run: ``python -m bench.pipeline_throughput [--n N] [--baseline-n M] [--workers W] [--skip-baseline]``
 from the repository root. LangGraph is an optional extra (``pip install -e '.[bench]'``);
 without it the baseline is skipped with a message. The last line printed is one JSON object
 with every figure.
@@ -58,21 +58,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this file's folder comes first on sys.path and this very file would shadow
-# the ``pipeline`` package; put the repository root there instead (no PYTHONPATH needed).
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from bench.raw_sqlite import run_raw_sqlite_ceiling  # noqa: E402
-from config.catalog import load_catalog  # noqa: E402
-from config.settings import SHIPPED_CONFIG_DIR, Settings  # noqa: E402
-from eventbus import InProcessBus  # noqa: E402
-from pipeline.gc_tuning import tune_garbage_collector  # noqa: E402
-from pipeline.runtime import open_runtime  # noqa: E402
-from pipeline.start_request import StartRequest  # noqa: E402
-from store.database import migrate, open_engine  # noqa: E402
+from bench.raw_sqlite import run_raw_sqlite_ceiling
+from config.catalog import load_catalog
+from config.settings import SHIPPED_CONFIG_DIR, Settings
+from eventbus import InProcessBus
+from pipeline.gc_tuning import tune_garbage_collector
+from pipeline.runtime import open_runtime
+from pipeline.start_request import StartRequest
+from store.database import migrate, open_engine
 
 TENANT = "acme"
 WORKFLOW = "exception_pipeline"
