@@ -14,6 +14,7 @@ from aiohttp import web
 from config.catalog import Catalog, load_catalog
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
+from pipeline.start_request import StartRequest
 from tests.api.conftest import exception_body
 from tests.config_copies import config_with
 
@@ -72,5 +73,5 @@ async def run_through(db, catalog, clock) -> tuple[PipelineEngine, Any]:
     engine = PipelineEngine(db, InProcessBus(), catalog, clock=clock, workers=2)
     await engine.start()
     body = dict(exception_body(source_id="ch_77"), sla_deadline=(clock.now + timedelta(hours=6)).isoformat())
-    run = await engine.start_run("globex", "exception_pipeline", body, actor="user:x", trigger_type="api")
+    run = await engine.start_run(StartRequest("globex", "exception_pipeline", body, actor="user:x", trigger_type="api"))
     return engine, run

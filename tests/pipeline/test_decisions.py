@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 
 from config.policies import DEFAULT_GATE_SCHEMA
+from domain.errors import ValidationFailed
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
-from domain.errors import ValidationFailed
+from pipeline.start_request import StartRequest
 from tests.api.conftest import exception_body
 
 
@@ -24,7 +25,8 @@ async def test_a_gate_that_allows_other_decisions_still_approves_only_on_approve
     await engine.start()
     try:
         body = dict(exception_body(amount="25000.00"), sla_deadline=(clock.now + timedelta(days=2)).isoformat())
-        run = await engine.start_run("acme", "exception_pipeline", body, actor="user:x", trigger_type="api")
+        request = StartRequest("acme", "exception_pipeline", body, actor="user:x", trigger_type="api")
+        run = await engine.start_run(request)
         assert run.status == "paused"
         with pytest.raises(ValidationFailed) as refused:
             await engine.resume("acme", "exception_pipeline", run.id, {"decision": "escalate"}, actor="user:y")

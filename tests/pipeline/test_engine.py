@@ -14,10 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.catalog import Catalog
 from config.policies import DEFAULT_GATE_SCHEMA
+from domain.errors import RunNotFound, RunNotPaused, ValidationFailed
+from domain.run_state import new_state
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
-from domain.errors import RunNotFound, RunNotPaused, ValidationFailed
 from pipeline.stages import triage_stage
+from pipeline.start_request import StartRequest
 from pipeline.transition import Transition
 from store.events import EventRepository
 from store.records import RunRecord
@@ -71,8 +73,8 @@ async def topics(db: AsyncEngine, run: RunRecord) -> list[str]:
 
 
 async def start(engine: PipelineEngine, clock: Any, amount: str = "42.50", tenant: str = "acme") -> RunRecord:
-    run = await engine.start_run(tenant, WORKFLOW, card_declined(clock, amount), actor="user:ana",
-                                 trigger_type="api")
+    run = await engine.start_run(StartRequest(tenant, WORKFLOW, card_declined(clock, amount), actor="user:ana",
+                                              trigger_type="api"))
     await settle(engine)
     return await engine.runs.get(tenant, run.id)
 
@@ -82,19 +84,25 @@ async def test_a_small_card_decline_completes_on_every_backend(db: AsyncEngine, 
     run = await start(engine, clock)
     assert run.status == "completed"
     assert await topics(db, run) == COMPLETED
-    assert run.state["policy"]["playbook"] == "payment-card-declined@1"
-    assert run.state["feedback"]["human_interventions"] == 0
+    assert (run.state.policy.playbook_id, run.state.policy.playbook_version) == ("payment-card-declined", 1)
+    assert run.state.feedback.human_interventions == 0
 
 
 async def test_a_small_card_decline_completes_with_feedback(sqlite_db: AsyncEngine, engines, clock) -> None:
     engine = await engines(sqlite_db)
     run = await start(engine, clock)
     assert (run.status, run.last_seq, run.pause_expires_at) == ("completed", len(COMPLETED), None)
-    feedback = run.state["feedback"]
-    assert (feedback["outcome"], feedback["steps_total"], feedback["steps_completed"]) == ("completed", 3, 3)
+    feedback = run.state.feedback
+    assert (feedback.outcome, feedback.total_steps, feedback.completed_steps) == ("completed", 3, 3)
     log = await EventRepository(sqlite_db).for_run("acme", run.id)
     step = [e.payload for e in log if e.topic == "playbook.step_completed"][1]
     assert step["outputs"]["target"] == "maria@example.com"
+    named = {e.topic: {k: e.payload.get(k) for k in ("playbook_id", "playbook_version")} for e in log
+             if e.topic in ("policy.evaluated", "playbook.started", "run.resolved", "feedback.recorded")}
+    assert named == dict.fromkeys(named, {"playbook_id": "payment-card-declined", "playbook_version": 1})
+    assert len(named) == 4
+    [triaged] = [e.payload for e in log if e.topic == "triage.completed"]
+    assert (triaged["suggested_playbook_id"], triaged["suggested_playbook_version"]) == ("payment-card-declined", 1)
 
 
 async def test_a_large_amount_pauses_with_the_reason_and_what_to_send(sqlite_db, engines, clock) -> None:
@@ -102,12 +110,12 @@ async def test_a_large_amount_pauses_with_the_reason_and_what_to_send(sqlite_db,
     run = await start(engine, clock, amount="7500")
     assert run.status == "paused"
     assert await topics(sqlite_db, run) == PAUSED
-    pause = run.state["pause"]
+    pause = run.state.pause
     expires = clock.now + timedelta(minutes=120)
-    assert pause["gate"] == "ops_lead_approval"
-    assert "amount 7500 USD is at or over 5000" in pause["reason"]
-    assert (pause["requested_at"], pause["expires_at"]) == (clock.now.isoformat(), expires.isoformat())
-    assert pause["payload_schema"] == DEFAULT_GATE_SCHEMA
+    assert pause.gate == "ops_lead_approval"
+    assert "amount 7500 USD is at or over 5000" in pause.reason
+    assert (pause.requested_at, pause.expires_at) == (clock.now, expires)
+    assert pause.payload_schema == DEFAULT_GATE_SCHEMA
     assert run.pause_expires_at == expires
 
 
@@ -118,11 +126,11 @@ async def test_approving_a_paused_run_completes_it(sqlite_db, engines, clock) ->
     await engine.resume("acme", WORKFLOW, paused.id, {"decision": "approve"}, actor="user:lead")
     await settle(engine)
     run = await engine.runs.get("acme", paused.id)
-    assert run.status == "completed" and run.pause_expires_at is None and "pause" not in run.state
+    assert run.status == "completed" and run.pause_expires_at is None and run.state.pause is None
     assert await topics(sqlite_db, run) == PAUSED + ["dashboard.hitl_resumed"] + COMPLETED[3:]
-    assert run.state["feedback"]["human_interventions"] == 1
-    assert run.state["feedback"]["approval_required"] is True
-    assert run.state["decisions"][0]["by"] == "user:lead"
+    assert run.state.feedback.human_interventions == 1
+    assert run.state.feedback.approval_required is True
+    assert run.state.decisions[0].by == "user:lead"
 
 
 async def test_a_reject_without_reason_is_refused_and_the_run_stays_paused(sqlite_db, engines, clock) -> None:
@@ -133,7 +141,7 @@ async def test_a_reject_without_reason_is_refused_and_the_run_stays_paused(sqlit
     assert info.value.code == "VALIDATION_FAILED"
     assert [d["field"] for d in info.value.details] == ["payload.reason"]
     run = await engine.runs.get("acme", paused.id)
-    assert (run.status, run.version, run.state["pause"]) == ("paused", paused.version, paused.state["pause"])
+    assert (run.status, run.version, run.state.pause) == ("paused", paused.version, paused.state.pause)
     assert await topics(sqlite_db, run) == PAUSED
 
 
@@ -146,7 +154,7 @@ async def test_a_reject_with_a_reason_ends_the_run(sqlite_db, engines, clock) ->
     run = await engine.runs.get("acme", paused.id)
     assert resumed.status == run.status == "rejected"
     assert await topics(sqlite_db, run) == PAUSED + ["dashboard.hitl_resumed", "run.rejected", "feedback.recorded"]
-    assert run.state["feedback"]["outcome"] == "rejected"
+    assert run.state.feedback.outcome == "rejected"
 
 
 async def test_a_second_resume_is_not_paused_and_an_unknown_run_is_not_found(sqlite_db, engines, clock) -> None:
@@ -174,7 +182,7 @@ async def test_two_racing_resumes_apply_one_decision(sqlite_db, engines, clock) 
     assert sorted(type(o).__name__ for o in outcomes) == ["RunNotPaused", "RunRecord"]
     await settle(engine)
     run = await engine.runs.get("acme", paused.id)
-    assert run.state["human_interventions"] == 1
+    assert run.state.human_interventions == 1
     assert (await topics(sqlite_db, run)).count("dashboard.hitl_resumed") == 1
 
 
@@ -187,7 +195,7 @@ async def test_a_restart_finishes_runs_left_mid_pipeline_exactly_once(sqlite_db,
         run = RunRecord(
             id=run_id, tenant_id="acme", workflow_id=WORKFLOW, status="received", trigger_type="api",
             trigger_ref=None, started_by="user:ana", version=1, last_seq=0, exception=card_declined(clock),
-            state={}, sla_deadline=None, pause_expires_at=None, created_at=clock.now, updated_at=clock.now,
+            state=new_state(), sla_deadline=None, pause_expires_at=None, created_at=clock.now, updated_at=clock.now,
         )
         t = Transition(run, clock.now)
         t.emit("run.received", "user:ana", {"trigger_type": "api", "exception": run.exception})

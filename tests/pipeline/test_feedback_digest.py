@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.catalog import Catalog
+from domain.run_state import StepRecord, StepStatus, new_state
 from eventbus import InProcessBus
 from pipeline import feedback_digest as digest_module
 from pipeline.engine import PipelineEngine
@@ -20,14 +21,15 @@ from pipeline.job_kinds import JOB_KINDS
 from pipeline.jobs import JobRunner
 from pipeline.outcomes import fail
 from pipeline.stages import policy_stage, triage_stage
+from pipeline.start_request import StartRequest
 from pipeline.transition import Transition
 from store.events import EventRepository
 from store.records import RunRecord
 from store.writer import write_batch
 
 WORKFLOW = "exception_pipeline"
-CARD = "payment-card-declined@1"
-RETRY = "payment-processor-retry@2"
+CARD = "payment-card-declined"
+RETRY = "payment-processor-retry"
 
 
 def payment(code: str, amount: str) -> dict[str, Any]:
@@ -40,8 +42,8 @@ class Scene:
         self.db, self.engine, self.runner, self.clock = db, engine, runner, clock
 
     async def start(self, code: str = "card_declined", amount: str = "42.50", tenant: str = "acme") -> RunRecord:
-        run = await self.engine.start_run(tenant, WORKFLOW, payment(code, amount), actor="user:ana",
-                                          trigger_type="api")
+        run = await self.engine.start_run(StartRequest(tenant, WORKFLOW, payment(code, amount), actor="user:ana",
+                                                       trigger_type="api"))
         await asyncio.wait_for(self.engine.drain(), timeout=30)
         return await self.engine.runs.get(tenant, run.id)
 
@@ -52,23 +54,23 @@ class Scene:
         run = RunRecord(
             id=f"run_{name}", tenant_id="acme", workflow_id=WORKFLOW, status="received", trigger_type="api",
             trigger_ref=None, started_by="user:ana", version=1, last_seq=0, exception=payment("card_declined", "9"),
-            state={}, sla_deadline=None, pause_expires_at=None, created_at=created, updated_at=created,
+            state=new_state(), sla_deadline=None, pause_expires_at=None, created_at=created, updated_at=created,
         )
         t = Transition(run, self.clock.now)
         t.emit("run.received", "user:ana", {"trigger_type": "api", "exception": run.exception})
         triage_stage(t, self.engine.catalog)
         if policy:
             policy_stage(t, self.engine.catalog)
-            t.state["steps_total"] = 3
-            t.state["steps"] = {f"s{i}": {"status": "completed"} for i in range(steps_done)}
+            t.state.total_steps = 3
+            t.state.steps = {f"s{i}": StepRecord(status=StepStatus.COMPLETED, order=i + 1) for i in range(steps_done)}
         fail(t, reason, "agent:resolution")
         assert not any(isinstance(o, Exception) for o in await write_batch(self.db, [t.write(is_new=True)]))
 
     async def digest(self, params: dict[str, Any]) -> tuple[RunRecord, dict[str, Any]]:
-        run = await self.runner.launch("acme", "feedback_digest", "feedback_digest", params, actor="system:test",
-                                       trigger_type="manual")
+        request = StartRequest("acme", "feedback_digest", params, actor="system:test", trigger_type="manual")
+        run = await self.runner.launch(request, "feedback_digest")
         final = await asyncio.wait_for(self.runner.wait(run.id), timeout=30)
-        assert final.status == "completed", final.state.get("error")
+        assert final.status == "completed", final.state.error
         log = await EventRepository(self.db).for_run("acme", run.id)
         [digest] = [e.payload for e in log if e.topic == "feedback.digest"]
         return final, digest
@@ -81,7 +83,7 @@ async def scene(catalog: Catalog, clock: Any, tmp_path) -> AsyncIterator[Any]:
     async def make(db: AsyncEngine) -> Scene:
         engine = PipelineEngine(db, InProcessBus(), catalog, clock=clock, workers=4)
         await engine.start()
-        s = Scene(db, engine, JobRunner(engine, catalog, JOB_KINDS, data_dir=tmp_path, clock=clock), clock)
+        s = Scene(db, engine, JobRunner(engine, db, catalog, JOB_KINDS, data_dir=tmp_path, clock=clock), clock)
         made.append(s)
         return s
 
@@ -108,16 +110,16 @@ async def test_a_digest_aggregates_the_runs_that_ended_in_its_window(db: AsyncEn
                           actor="user:lead")
     await s.failed("f2", "ledger unavailable", 30, steps_done=2)
     await s.failed("f3", "bank timed out", 60, policy=False)
-    await s.runner.wait((await s.runner.launch("acme", "ingest", "ingest", {"source": "nope"}, actor="system:test",
-                                               trigger_type="manual")).id)  # a job's run: no Feedback, not counted
+    ingest = StartRequest("acme", "ingest", {"source": "nope"}, actor="system:test", trigger_type="manual")
+    await s.runner.wait((await s.runner.launch(ingest, "ingest")).id)  # a job's run: no Feedback, not counted
     clock.advance(hours=1)
     await s.start()  # ends 12:00: the window's end is not in it
     await asyncio.wait_for(s.engine.drain(), timeout=30)
 
     run, digest = await s.digest({"window_hours": 2, "until": "2026-11-24T13:00:00+01:00"})
     assert (digest["window_start"], digest["window_end"]) == ("2026-11-24T10:00:00+00:00", "2026-11-24T12:00:00+00:00")
-    assert run.state["summary"] == {"window_start": digest["window_start"], "window_end": digest["window_end"],
-                                    "runs": 7, "playbooks": 3, "actions_not_logged": 0}
+    assert run.state.summary == {"window_start": digest["window_start"], "window_end": digest["window_end"],
+                                 "runs": 7, "playbooks": 3, "actions_not_logged": 0}
     assert digest["runs"] == 7 and set(digest["by_workflow"]) == {WORKFLOW}
     assert set(digest["by_playbook"]) == {CARD, RETRY, "(none)"}
 
@@ -128,13 +130,13 @@ async def test_a_digest_aggregates_the_runs_that_ended_in_its_window(db: AsyncEn
     assert card["hitl_rate"] == 0.4  # approved and rejected went through the gate
     assert card["steps_completed_ratio"] == round((3 + 3 + 1 + 2) / (3 + 3 + 0 + 3 + 3), 4)
     assert card["top_failure_reasons"] == [{"reason": "ledger unavailable", "count": 2}]
-    confidence = small.state["triage"]["confidence"]
+    confidence = small.state.triage.confidence
     assert card["triage_confidence_by_outcome"] == {"completed": confidence, "failed": confidence,
                                                     "rejected": confidence}
 
     assert digest["by_playbook"][RETRY]["runs"] == 1
     assert digest["by_playbook"][RETRY]["triage_confidence_by_outcome"] == {
-        "completed": retry.state["triage"]["confidence"]}
+        "completed": retry.state.triage.confidence}
     none = digest["by_playbook"]["(none)"]
     assert (none["runs"], none["outcomes"], none["steps_completed_ratio"]) == (1, {"failed": 1}, None)
     assert none["top_failure_reasons"] == [{"reason": "bank timed out", "count": 1}]

@@ -23,6 +23,7 @@ from pipeline import ingest_sources
 from pipeline.engine import PipelineEngine
 from pipeline.job_kinds import JOB_KINDS
 from pipeline.jobs import JobRunner
+from pipeline.start_request import StartRequest
 from store.events import EventRepository
 from store.records import RunRecord
 from store.tables import ingested_items
@@ -48,7 +49,8 @@ class Harness:
         self.db, self.engine, self.runner = db, engine, runner
 
     async def ingest(self, params: dict[str, Any], tenant: str = "acme") -> RunRecord:
-        run = await self.runner.launch(tenant, "ingest", "ingest", params, actor="system:test", trigger_type="manual")
+        request = StartRequest(tenant, "ingest", params, actor="system:test", trigger_type="manual")
+        run = await self.runner.launch(request, "ingest")
         final = await asyncio.wait_for(self.runner.wait(run.id), timeout=30)
         await asyncio.wait_for(self.engine.drain(), timeout=30)
         return final
@@ -74,7 +76,7 @@ async def harness(catalog: Catalog, clock: Any, tmp_path: Path) -> AsyncIterator
             catalog, sources=SourceFile.model_validate({"sources": sources}))
         engine = PipelineEngine(db, InProcessBus(), cat, clock=clock, workers=4)
         await engine.start()
-        h = Harness(db, engine, JobRunner(engine, cat, JOB_KINDS, data_dir=tmp_path, clock=clock))
+        h = Harness(db, engine, JobRunner(engine, db, cat, JOB_KINDS, data_dir=tmp_path, clock=clock))
         started.append(h)
         return h
 
@@ -88,8 +90,8 @@ async def test_a_file_read_twice_starts_each_run_once(db: AsyncEngine, harness, 
     h = await harness(db)  # the shipped acme_inbox: <data_dir>/inbox/acme
     inbox = jsonl(tmp_path / "inbox" / "acme" / "stripe.jsonl", exception("ch_1"), exception("ch_2"), exception(None))
     first = await h.ingest({"source": "acme_inbox"})
-    assert first.status == "completed", first.state.get("error")
-    summary = first.state["summary"]
+    assert first.status == "completed", first.state.error
+    summary = first.state.summary
     assert {k: summary[k] for k in ("source", "items_read", "started", "duplicates", "rejected", "keyed_by_hash",
                                     "truncated")} == {
         "source": "acme_inbox", "items_read": 3, "started": 3, "duplicates": 0, "rejected": 0, "keyed_by_hash": 1,
@@ -105,14 +107,14 @@ async def test_a_file_read_twice_starts_each_run_once(db: AsyncEngine, harness, 
                          "file": "stripe.jsonl", "line": 2}]
 
     second = await h.ingest({"source": "acme_inbox"})
-    assert (second.state["summary"]["started"], second.state["summary"]["duplicates"]) == (0, 3)
+    assert (second.state.summary["started"], second.state.summary["duplicates"]) == (0, 3)
     assert await h.events(second, "ingest.item_started") == []
     assert len(await h.pipeline_runs()) == 3 and await h.ingested_count() == 3
 
     with inbox.open("a") as f:  # a new item appended to the file: only it starts
         f.write(json.dumps(exception("ch_3")) + "\n")
     third = await h.ingest({"source": "acme_inbox"})
-    assert (third.state["summary"]["started"], third.state["summary"]["duplicates"]) == (1, 3)
+    assert (third.state.summary["started"], third.state.summary["duplicates"]) == (1, 3)
     assert len(await h.pipeline_runs()) == 4
 
 
@@ -124,16 +126,16 @@ async def test_a_directory_is_read_in_name_order_and_max_items_truncates(sqlite_
     jsonl(inbox / "c.txt", exception("not-read"))
     jsonl(inbox / "sub" / "d.jsonl", exception("not-read-either"))
     run = await h.ingest({"source": "acme_inbox", "max_items": 2})
-    assert run.state["summary"]["items_read"] == 2 and run.state["summary"]["truncated"] is True
+    assert run.state.summary["items_read"] == 2 and run.state.summary["truncated"] is True
     assert {r.trigger_ref for r in await h.pipeline_runs()} == {"acme_inbox:a1", "acme_inbox:b1"}
 
     rest = await h.ingest({"source": "acme_inbox"})
-    summary = rest.state["summary"]
+    summary = rest.state.summary
     assert (summary["items_read"], summary["started"], summary["duplicates"], summary["truncated"]) == (3, 1, 2, False)
     assert {r.trigger_ref for r in await h.pipeline_runs()} == {"acme_inbox:a1", "acme_inbox:b1", "acme_inbox:b2"}
 
     exactly = await h.ingest({"source": "acme_inbox", "max_items": 3})  # nothing left: not truncated
-    assert exactly.state["summary"]["truncated"] is False
+    assert exactly.state.summary["truncated"] is False
 
 
 async def test_bad_lines_are_rejected_with_their_line_and_good_ones_still_start(sqlite_db, harness, tmp_path) -> None:
@@ -151,7 +153,7 @@ async def test_bad_lines_are_rejected_with_their_line_and_good_ones_still_start(
     )
     run = await h.ingest({"source": "acme_inbox"})
     assert run.status == "completed"
-    summary = run.state["summary"]
+    summary = run.state.summary
     assert (summary["items_read"], summary["started"], summary["rejected"]) == (7, 2, 5)
     rejected = {(r["file"], r["line"]): (r["error_field"], r["message"])
                 for r in await h.events(run, "ingest.item_rejected")}
@@ -181,8 +183,8 @@ async def test_another_tenants_source_is_refused_like_an_unknown_one(sqlite_db, 
     other = await h.ingest({"source": "acme_inbox"}, tenant="globex")
     unknown = await h.ingest({"source": "no_such"}, tenant="globex")
     assert other.status == unknown.status == "failed"
-    assert "acme_inbox" in other.state["error"]
-    assert other.state["error"].replace("acme_inbox", "?") == unknown.state["error"].replace("no_such", "?")
+    assert "acme_inbox" in other.state.error
+    assert other.state.error.replace("acme_inbox", "?") == unknown.state.error.replace("no_such", "?")
     assert await h.pipeline_runs("globex") == [] and await h.pipeline_runs("acme") == []
     assert await h.ingested_count() == 0
 
@@ -191,19 +193,19 @@ async def test_a_source_whose_path_is_missing_fails_the_job_saying_so(sqlite_db,
     h = await harness(sqlite_db)
     run = await h.ingest({"source": "acme_inbox"})
     assert run.status == "failed"
-    assert "source acme_inbox: inbox/acme is neither a file nor a directory" in run.state["error"]
+    assert "source acme_inbox: inbox/acme is neither a file nor a directory" in run.state.error
 
 
 async def test_concurrent_ingests_of_one_file_start_each_run_once(db: AsyncEngine, harness, tmp_path) -> None:
     h = await harness(db)
     jsonl(tmp_path / "inbox" / "acme" / "a.jsonl", *(exception(f"ch_{i}") for i in range(60)))
-    launched = [await h.runner.launch("acme", "ingest", "ingest", {"source": "acme_inbox"}, actor="system:test",
-                                      trigger_type="manual") for _ in range(2)]
+    request = StartRequest("acme", "ingest", {"source": "acme_inbox"}, actor="system:test", trigger_type="manual")
+    launched = [await h.runner.launch(request, "ingest") for _ in range(2)]
     finals = await asyncio.wait_for(asyncio.gather(*(h.runner.wait(r.id) for r in launched)), timeout=60)
     await h.engine.drain()
     assert [f.status for f in finals] == ["completed", "completed"]
-    assert sum(f.state["summary"]["started"] for f in finals) == 60
-    assert sum(f.state["summary"]["duplicates"] for f in finals) == 60
+    assert sum(f.state.summary["started"] for f in finals) == 60
+    assert sum(f.state.summary["duplicates"] for f in finals) == 60
     assert len(await h.pipeline_runs()) == 60 and await h.ingested_count() == 60
 
 
@@ -213,15 +215,15 @@ async def test_an_item_ingested_meanwhile_is_a_duplicate_not_an_error(db: AsyncE
     h = await harness(db)
     jsonl(tmp_path / "inbox" / "acme" / "a.jsonl", exception("ch_1"), exception("ch_1"), exception("ch_2"))
     first = await h.ingest({"source": "acme_inbox"})
-    assert (first.state["summary"]["started"], first.state["summary"]["duplicates"]) == (2, 1)  # repeated in file
+    assert (first.state.summary["started"], first.state.summary["duplicates"]) == (2, 1)  # repeated in file
 
     async def sees_nothing(self: Any, keys: list[str]) -> list[str]:
         return []
 
     monkeypatch.setattr(ingest_module._Ingest, "_already_ingested", sees_nothing)
     second = await h.ingest({"source": "acme_inbox"})
-    assert second.status == "completed", second.state.get("error")
-    assert (second.state["summary"]["started"], second.state["summary"]["duplicates"]) == (0, 3)
+    assert second.status == "completed", second.state.error
+    assert (second.state.summary["started"], second.state.summary["duplicates"]) == (0, 3)
     assert len(await h.pipeline_runs()) == 2 and await h.ingested_count() == 2
 
 
@@ -231,7 +233,7 @@ async def test_a_custom_id_field_may_be_a_path_into_the_item(sqlite_db, harness,
     jsonl(tmp_path / "events.jsonl", exception(None, context={"event_id": "ev_9"}), exception(None),
           exception(None, context={"event_id": {"not": "a key"}}))
     run = await h.ingest({"source": "events"})
-    assert (run.state["summary"]["keyed_by_hash"], run.state["summary"]["rejected"]) == (1, 1)
+    assert (run.state.summary["keyed_by_hash"], run.state.summary["rejected"]) == (1, 1)
     [rejected] = await h.events(run, "ingest.item_rejected")
     assert (rejected["line"], rejected["error_field"]) == (3, "context.event_id")
     refs = sorted(r.trigger_ref for r in await h.pipeline_runs())
@@ -283,18 +285,18 @@ async def test_an_http_source_starts_its_items_once(sqlite_db, harness, feed) ->
         http_source(feed, "anonymous", "/items"),
     ])
     run = await h.ingest({"source": "feed"})
-    assert run.status == "completed", run.state.get("error")
-    summary = run.state["summary"]
+    assert run.status == "completed", run.state.error
+    summary = run.state.summary
     assert (summary["items_read"], summary["started"], summary["rejected"]) == (3, 2, 1)
     [rejected] = await h.events(run, "ingest.item_rejected")
     assert (rejected["file"], rejected["line"], rejected["error_field"]) == (None, 3, "domain")
     again = await h.ingest({"source": "feed"})
-    assert (again.state["summary"]["started"], again.state["summary"]["duplicates"]) == (0, 2)
+    assert (again.state.summary["started"], again.state.summary["duplicates"]) == (0, 2)
     wrapped = await h.ingest({"source": "wrapped"})
-    assert (wrapped.state["summary"]["items_read"], wrapped.state["summary"]["started"]) == (1, 1)
+    assert (wrapped.state.summary["items_read"], wrapped.state.summary["started"]) == (1, 1)
     assert sorted(r.trigger_ref for r in await h.pipeline_runs()) == ["feed:h_1", "feed:h_2", "wrapped:h_1"]
     refused = await h.ingest({"source": "anonymous"})
-    assert refused.status == "failed" and "answered 401" in refused.state["error"]
+    assert refused.status == "failed" and "answered 401" in refused.state.error
 
 
 @pytest.mark.parametrize(("path", "extra", "expected"), [
@@ -310,7 +312,7 @@ async def test_an_http_source_that_cannot_be_read_fails_the_job(sqlite_db, harne
     h = await harness(sqlite_db, [http_source(feed, "feed", path, **extra)])
     run = await h.ingest({"source": "feed"})
     assert run.status == "failed"
-    assert f"source feed: GET {feed.make_url(path)}" in run.state["error"] and expected in run.state["error"]
+    assert f"source feed: GET {feed.make_url(path)}" in run.state.error and expected in run.state.error
     assert await h.pipeline_runs() == []
 
 
@@ -323,8 +325,8 @@ async def test_an_item_the_store_cannot_keep_is_rejected_and_the_others_start(db
           exception("ch_2", context={"note": "a\u0000b"}), exception("ch_3", context={"k\u0000": 1}),
           exception("ch_4"))
     job = await h.ingest({"source": "acme_inbox"})
-    assert job.status == "completed", job.state.get("error")
-    assert (job.state["summary"]["started"], job.state["summary"]["rejected"]) == (2, 2)
+    assert job.status == "completed", job.state.error
+    assert (job.state.summary["started"], job.state.summary["rejected"]) == (2, 2)
     rejected = await h.events(job, "ingest.item_rejected")
     assert [(r["line"], r["error_field"]) for r in rejected] == [(2, "context.note"), (3, "context")]
     assert {r.trigger_ref for r in await h.pipeline_runs()} == {"acme_inbox:ch_1", "acme_inbox:ch_4"}

@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agents.llm_triage import TriageAdvisor
 from config.catalog import Catalog
 from config.settings import Settings
+from domain.state_codec import as_payload
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
+from pipeline.start_request import StartRequest
 from store.events import EventRepository
 
 LLM = "http://llm.test/v1"
@@ -69,16 +71,16 @@ async def test_the_model_classifies_what_the_rules_cannot(engine_with, tmp_path,
     with respx.mock as router:
         route = router.post(f"{LLM}/chat/completions").mock(return_value=classification())
         engine = await engine_with(TriageAdvisor.from_settings(settings(tmp_path)))
-        run = await engine.start_run("acme", "exception_pipeline", unusual(clock), actor="user:ann",
-                                     trigger_type="api")
+        run = await engine.start_run(StartRequest("acme", "exception_pipeline", unusual(clock), actor="user:ann",
+                                                  trigger_type="api"))
     sent = json.loads(route.calls[0].request.content)
     assert sent["model"] == "triage-model" and sent["response_format"]["type"] == "json_schema"
     assert "robot.jammed" in sent["messages"][1]["content"]
-    triage = run.state["triage"]
-    assert triage["source"] == "llm" and triage["llm_confidence"] == 0.82 and triage["confidence"] == 0.82
-    assert triage["rules_confidence"] == 0.3 and triage["severity"] == "high" and "llm_error" not in triage
-    assert triage["reasons"][-1] == "model: a jammed picking robot blocks outbound orders"
-    assert await triage_event(engine, run.id) == triage
+    triage = run.state.triage
+    assert triage.source == "llm" and triage.llm_confidence == 0.82 and triage.confidence == 0.82
+    assert triage.rules_confidence == 0.3 and triage.severity == "high" and triage.llm_error is None
+    assert triage.reasons[-1] == "model: a jammed picking robot blocks outbound orders"
+    assert await triage_event(engine, run.id) == as_payload(triage)
 
 
 async def test_confident_rules_do_not_ask_the_model(engine_with, tmp_path, clock):
@@ -87,9 +89,10 @@ async def test_confident_rules_do_not_ask_the_model(engine_with, tmp_path, clock
     with respx.mock as router:
         route = router.post(f"{LLM}/chat/completions").mock(return_value=classification())
         engine = await engine_with(TriageAdvisor.from_settings(settings(tmp_path)))
-        run = await engine.start_run("acme", "exception_pipeline", card, actor="user:ann", trigger_type="api")
+        run = await engine.start_run(StartRequest("acme", "exception_pipeline", card, actor="user:ann",
+                                                  trigger_type="api"))
     assert route.call_count == 0
-    assert run.state["triage"]["source"] == "rules" and "llm_confidence" not in run.state["triage"]
+    assert run.state.triage.source == "rules" and run.state.triage.llm_confidence is None
 
 
 @pytest.mark.parametrize("failure", [
@@ -101,12 +104,12 @@ async def test_any_model_failure_falls_back_to_the_rules(engine_with, tmp_path, 
     with respx.mock as router:
         router.post(f"{LLM}/chat/completions").mock(side_effect=[failure])
         engine = await engine_with(TriageAdvisor.from_settings(settings(tmp_path)))
-        run = await engine.start_run("acme", "exception_pipeline", unusual(clock), actor="user:ann",
-                                     trigger_type="api")
-    triage = run.state["triage"]
-    assert triage["source"] == "rules" and triage["confidence"] == 0.3 and triage["llm_error"]
+        run = await engine.start_run(StartRequest("acme", "exception_pipeline", unusual(clock), actor="user:ann",
+                                                  trigger_type="api"))
+    triage = run.state.triage
+    assert triage.source == "rules" and triage.confidence == 0.3 and triage.llm_error
     assert run.status != "failed"
-    assert (await triage_event(engine, run.id))["llm_error"] == triage["llm_error"]
+    assert (await triage_event(engine, run.id))["llm_error"] == triage.llm_error
 
 
 def test_it_is_off_unless_enabled_and_configured(tmp_path):

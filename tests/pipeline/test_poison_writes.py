@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
+from pipeline.start_request import StartRequest
 from tests.api.conftest import exception_body
 
 
@@ -16,7 +17,7 @@ async def test_a_write_the_store_refuses_does_not_fail_its_batch(db, catalog, cl
     try:
         good = dict(exception_body(), sla_deadline=(clock.now + timedelta(hours=6)).isoformat())
         bad = dict(good, sla_deadline="9999-12-31T23:59:59-01:00")  # bypasses the API's validation
-        calls = [engine.start_run(tenant, "exception_pipeline", body, actor="user:x", trigger_type="api")
+        calls = [engine.start_run(StartRequest(tenant, "exception_pipeline", body, actor="user:x", trigger_type="api"))
                  for tenant, body in [("acme", good), ("globex", good), ("acme", bad), ("globex", good)]]
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
         assert isinstance(outcomes[2], Exception)

@@ -18,14 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.views import run_summary
 from config.catalog import Catalog
 from config.policies import ExpiryPolicy
+from domain.errors import Forbidden
+from domain.run_state import Escalation, RunState, TriageResult, new_state, replaced
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
-from domain.errors import Forbidden
 from pipeline.escalation import mark_sla
 from pipeline.hitl import Decider
 from pipeline.job_kinds import JOB_KINDS
 from pipeline.jobs import JobRunner
 from pipeline.sla_sweep import SlaSweepParams
+from pipeline.start_request import StartRequest
 from pipeline.transition import Transition
 from store.events import EventRepository
 from store.records import EventRecord, RunRecord
@@ -57,7 +59,8 @@ class Sweeper:
             "code": "card_declined", "amount": amount, "currency": "USD",
             "sla_deadline": (self.clock.now + timedelta(minutes=deadline_minutes)).isoformat(),
         }
-        run = await self.engine.start_run(tenant, WORKFLOW, exception, actor="user:ana", trigger_type="api")
+        run = await self.engine.start_run(StartRequest(tenant, WORKFLOW, exception, actor="user:ana",
+                                                       trigger_type="api"))
         await asyncio.wait_for(self.engine.drain(), timeout=30)
         return await self.get(run)
 
@@ -75,8 +78,8 @@ class Sweeper:
         return [e.topic for e in await self.events(run)]
 
     async def sweep(self, tenant: str = "acme", **params: Any) -> RunRecord:
-        job = await self.runner.launch(tenant, "sla_sweep", "sla_sweep", params, actor="system:test",
-                                       trigger_type="scheduled")
+        request = StartRequest(tenant, "sla_sweep", params, actor="system:test", trigger_type="scheduled")
+        job = await self.runner.launch(request, "sla_sweep")
         done = await asyncio.wait_for(self.runner.wait(job.id), timeout=30)
         assert done is not None
         await asyncio.wait_for(self.engine.drain(), timeout=30)
@@ -91,7 +94,7 @@ async def sweepers(catalog: Catalog, clock: Any, tmp_path: Path) -> AsyncIterato
     async def make(db: AsyncEngine, cat: Catalog = catalog, job_catalog: Catalog | None = None) -> Sweeper:
         engine = PipelineEngine(db, InProcessBus(), cat, clock=clock, workers=2)
         await engine.start()
-        runner = JobRunner(engine, job_catalog or cat, JOB_KINDS, data_dir=tmp_path, clock=clock)
+        runner = JobRunner(engine, db, job_catalog or cat, JOB_KINDS, data_dir=tmp_path, clock=clock)
         made.append(Sweeper(db, engine, runner, clock))
         return made[-1]
 
@@ -102,14 +105,14 @@ async def sweepers(catalog: Catalog, clock: Any, tmp_path: Path) -> AsyncIterato
 
 
 def counts(job: RunRecord) -> dict[str, int]:
-    return {k: v for k, v in job.state["summary"]["counts"].items() if v}
+    return {k: v for k, v in job.state.summary["counts"].items() if v}
 
 
 async def test_an_sla_at_risk_then_breached_raises_severity_once_per_level(db, sweepers, clock) -> None:
     s = await sweepers(db)
     run = await s.start("globex", "15000", deadline_minutes=100)  # pauses at globex's 10000; severity medium
     later = await s.start("globex", "15000", deadline_minutes=24 * 60)
-    assert (run.status, run.state["triage"]["severity"]) == ("paused", "medium")
+    assert (run.status, run.state.triage.severity) == ("paused", "medium")
     paused_topics = await s.topics(run)
 
     assert counts(await s.sweep("globex")) == {}  # 100 minutes left: not near yet
@@ -118,8 +121,8 @@ async def test_an_sla_at_risk_then_breached_raises_severity_once_per_level(db, s
     clock.advance(minutes=80)
     job = await s.sweep("globex")
     marked = await s.get(run)
-    assert marked.state["severity"] == "high" and marked.state["triage"]["severity"] == "medium"
-    assert marked.state["sla"]["level"] == "at_risk" and run_summary(marked).severity == "high"
+    assert marked.state.severity == "high" and marked.state.triage.severity == "medium"
+    assert marked.state.sla.level == "at_risk" and run_summary(marked).severity == "high"
     log = (await s.events(marked))[len(paused_topics):]
     assert [(e.topic, e.actor) for e in log] == [("sla.at_risk", ACTOR), ("notification.sent", ACTOR)]
     assert log[0].payload == {
@@ -141,8 +144,8 @@ async def test_an_sla_at_risk_then_breached_raises_severity_once_per_level(db, s
     clock.advance(minutes=30)
     job = await s.sweep("globex")
     breached = await s.get(run)
-    assert (breached.state["severity"], breached.state["sla"]["level"]) == ("critical", "breached")
-    assert "at_risk_at" in breached.state["sla"] and breached.status == "paused"
+    assert (breached.state.severity, breached.state.sla.level) == ("critical", "breached")
+    assert breached.state.sla.at_risk_at is not None and breached.status == "paused"
     log = (await s.events(breached))[marked.last_seq:]
     assert [e.topic for e in log] == ["sla.breached", "notification.sent"]
     assert (log[0].payload["severity_from"], log[0].payload["minutes_overdue"]) == ("high", 10.0)
@@ -151,14 +154,14 @@ async def test_an_sla_at_risk_then_breached_raises_severity_once_per_level(db, s
     clock.advance(minutes=60)
     assert counts(await s.sweep("globex")) == {}  # breached only once
     assert (await s.get(run)).last_seq == breached.last_seq
-    assert "severity" not in (await s.get(later)).state
+    assert (await s.get(later)).state.severity is None
 
 
 async def test_a_run_already_past_its_sla_is_breached_at_once_and_ended_runs_are_left(sqlite_db, sweepers, clock):
     s = await sweepers(sqlite_db)
     late = await s.start("acme", "7500", deadline_minutes=-5)  # triage already made it critical
     done = await s.start("acme", "42.50", deadline_minutes=10)
-    assert (late.status, late.state["triage"]["severity"], done.status) == ("paused", "critical", "completed")
+    assert (late.status, late.state.triage.severity, done.status) == ("paused", "critical", "completed")
     clock.advance(minutes=20)
     job = await s.sweep("acme", near_minutes=0)
     assert counts(job) == {"runs_checked": 1, "breached": 1}
@@ -184,8 +187,8 @@ async def test_an_expired_approval_is_rejected_with_the_policy_reason(db, sweepe
         "escalated": False, "reason": "no decision within 4 hours", "sweep_run_id": job.id,
     }
     assert log[2].payload["reason"] == "no decision within 4 hours" and log[2].actor == ACTOR
-    assert rejected.state["feedback"]["human_interventions"] == 0
-    assert rejected.state["decisions"][-1]["automatic"] is True
+    assert rejected.state.feedback.human_interventions == 0
+    assert rejected.state.decisions[-1].automatic is True
     assert counts(job) == {"runs_checked": 1, "expired_rejected": 1}
     assert [e.topic for e in await s.events(job)] == ["run.received", "approval.expired", "workflow.completed"]
     assert counts(await s.sweep("globex")) == {}
@@ -198,7 +201,7 @@ async def test_an_expired_approval_is_approved_even_when_the_gate_wanted_two(db,
     run = await s.start("acme", "7500")
     await s.engine.resume("acme", WORKFLOW, run.id, {"decision": "approve"}, actor="user:lead")
     half = await s.get(run)
-    assert (half.status, len(half.state["pause"]["approvals"])) == ("paused", 1)
+    assert (half.status, len(half.state.pause.approvals)) == ("paused", 1)
     clock.advance(minutes=121)
     job = await s.sweep("acme")
     approved = await s.get(run)
@@ -208,7 +211,7 @@ async def test_an_expired_approval_is_approved_even_when_the_gate_wanted_two(db,
     assert log[-1].topic == "run.completed" and "playbook.completed" in [e.topic for e in log]
     assert log[0].payload["reason"] == "small exposure: approved on expiry"
     assert log[1].payload["approved_by"] == ["user:lead", ACTOR]
-    assert approved.state["feedback"]["human_interventions"] == 1
+    assert approved.state.feedback.human_interventions == 1
     assert counts(job) == {"runs_checked": 1, "expired_approved": 1}
 
 
@@ -221,16 +224,16 @@ async def test_an_expired_approval_goes_to_the_escalation_queue_then_to_the_poli
     })
     s = await sweepers(db, escalating)
     run = await s.start("acme", "7500")
-    assert run.state["pause"]["deciders"] == ["role:approver", "role:admin"]
+    assert run.state.pause.deciders == ["role:approver", "role:admin"]
     clock.advance(minutes=125)
     job = await s.sweep("acme")
     escalated = await s.get(run)
     expires = clock.now + timedelta(minutes=60)
     assert (escalated.status, escalated.pause_expires_at) == ("paused", expires)
-    pause = escalated.state["pause"]
-    assert (pause["deciders"], pause["expires_at"]) == (["queue:ops-escalations", "role:admin"], expires.isoformat())
-    assert pause["escalated"] == {"at": clock.now.isoformat(), "queue": "ops-escalations",
-                                  "from_deciders": ["role:approver", "role:admin"]}
+    pause = escalated.state.pause
+    assert (pause.deciders, pause.expires_at) == (["queue:ops-escalations", "role:admin"], expires)
+    assert pause.escalated == Escalation(at=clock.now, queue="ops-escalations",
+                                         from_deciders=["role:approver", "role:admin"])
     log = (await s.events(escalated))[run.last_seq:]
     assert [e.topic for e in log] == ["approval.expired", "approval.escalated", "notification.sent"]
     assert log[0].payload["action"] == "reassign"
@@ -260,7 +263,7 @@ async def test_an_expired_approval_goes_to_the_escalation_queue_then_to_the_poli
         assert counts(job) == {"runs_checked": 1, "expired_approved": 1}
     else:
         assert (final.status, final.pause_expires_at, len(log)) == ("paused", None, 1)
-        assert final.state["pause"]["escalated"]["waiting_since"] == clock.now.isoformat()
+        assert final.state.pause.escalated.waiting_since == clock.now
         assert counts(job) == {"runs_checked": 1, "left_waiting": 1}
         clock.advance(days=1)
         assert counts(await s.sweep("acme")) == {}
@@ -279,9 +282,9 @@ async def test_the_policy_the_pause_was_made_with_wins_over_the_tenants_current_
     old = await s.start("acme", "8000")
 
     def drop_on_expiry(t: Any) -> None:  # a pause made before pauses recorded their policy
-        t.state["pause"] = {k: v for k, v in t.state["pause"].items() if k != "on_expiry"}
+        t.state.pause = replaced(t.state.pause, on_expiry=None)
 
-    await s.engine.change_run("acme", old.id, drop_on_expiry, None, None)
+    await s.engine.change_run("acme", old.id, drop_on_expiry)
     clock.advance(minutes=121)
     job = await s.sweep("acme")
     assert counts(job) == {"runs_checked": 2, "reassigned": 1, "expired_rejected": 1}
@@ -366,18 +369,18 @@ async def test_the_sweep_checks_its_parameters(sqlite_db, sweepers) -> None:
             SlaSweepParams.model_validate(bad)
     s = await sweepers(sqlite_db)
     job = await s.sweep("acme", near_minutes="soon")
-    assert job.status == "failed" and "near_minutes" in job.state["error"]
+    assert job.status == "failed" and "near_minutes" in job.state.error
 
 
 async def test_the_limit_bounds_a_sweep_most_urgent_first(sqlite_db, sweepers, clock) -> None:
     s = await sweepers(sqlite_db)
     runs = [await s.start("globex", "15000", deadline_minutes=-1 - i) for i in range(3)]
     job = await s.sweep("globex", limit=2)
-    assert counts(job) == {"runs_checked": 2, "breached": 2} and job.state["summary"]["limit_reached"]
-    assert ["sla" in (await s.get(r)).state for r in runs] == [False, True, True]
+    assert counts(job) == {"runs_checked": 2, "breached": 2} and job.state.summary["limit_reached"]
+    assert [(await s.get(r)).state.sla is not None for r in runs] == [False, True, True]
     job = await s.sweep("globex", limit=4)
     assert counts(job) == {"runs_checked": 1, "breached": 1}  # the two already breached are not read again
-    assert not job.state["summary"]["limit_reached"]
+    assert not job.state.summary["limit_reached"]
 
 
 async def test_runs_already_breached_do_not_crowd_newer_ones_out_of_the_sweep(db, sweepers, clock) -> None:
@@ -391,16 +394,24 @@ async def test_runs_already_breached_do_not_crowd_newer_ones_out_of_the_sweep(db
     assert counts(await s.sweep("globex", limit=2)) == {"runs_checked": 2, "breached": 2}
     clock.advance(minutes=50)  # the late one is past its deadline too now
     job = await s.sweep("globex", limit=2)
-    assert (await s.get(late)).state.get("sla", {}).get("level") == "breached", counts(job)
+    sla = (await s.get(late)).state.sla
+    assert sla is not None and sla.level == "breached", counts(job)
+
+
+LOW = TriageResult(
+    source="rules", rule_id=None, domain="payments", exception_type="payment.failed", severity="low",
+    confidence=0.9, sla_minutes_remaining=None, tags=[], reasons=[], suggested_playbook_id=None,
+    suggested_playbook_version=None, playbook_reasoning=None, candidates=[],
+)
 
 
 @pytest.mark.parametrize(("status", "state", "marked"), [
-    ("resolving", {"triage": {"severity": "low"}}, True),
-    ("resolving", {"triage": {"severity": "low"}, "pending_calls": ["call"]}, False),  # its call's result is due
-    ("received", {}, False),  # not triaged yet: the next sweep sees it
-    ("completed", {"triage": {"severity": "low"}}, False),
+    ("resolving", new_state(triage=LOW), True),
+    ("resolving", new_state(triage=LOW, pending_calls=["call"]), False),  # its call's result is due
+    ("received", new_state(), False),  # not triaged yet: the next sweep sees it
+    ("completed", new_state(triage=LOW), False),
 ])
-def test_runs_mid_call_untriaged_or_ended_are_not_marked(clock, status, state, marked) -> None:
+def test_runs_mid_call_untriaged_or_ended_are_not_marked(clock, status, state: RunState, marked) -> None:
     run = RunRecord(
         id="run_1", tenant_id="acme", workflow_id=WORKFLOW, status=status, trigger_type="api", trigger_ref=None,
         started_by="user:ana", version=3, last_seq=5, exception={}, state=state,
@@ -409,5 +420,5 @@ def test_runs_mid_call_untriaged_or_ended_are_not_marked(clock, status, state, m
     )
     t, before = Transition(run, clock.now), copy.deepcopy(state)
     outcome = mark_sla(t, clock.now, timedelta(minutes=30), ACTOR, "run_sweep")
-    assert (outcome is not None, t.seq > run.last_seq, "severity" in t.state) == (marked, marked, marked)
+    assert (outcome is not None, t.seq > run.last_seq, t.state.severity is not None) == (marked, marked, marked)
     assert run.state == before  # the run as read is not changed in place

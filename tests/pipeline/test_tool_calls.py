@@ -21,14 +21,14 @@ async def test_the_tool_is_called_once_with_the_resolved_input_and_its_answer_fe
 ):
     tool, url = carrier
     engine, run = await run_through(sqlite_db, catalog_with(tmp_path, url), clock)
-    assert run.status == "resolving" and run.state["pending_calls"] == ["file-claim"]
+    assert run.status == "resolving" and run.state.pending_calls == ["file-claim"]
     await engine.drain()
     await engine.stop()
     assert tool.requests == [{"key": f"{run.id}:file-claim", "body": {"reference": "ch_77", "amount": "42.50"}}]
     done = await engine.runs.get("globex", run.id)
     assert done.status == "completed"
-    assert done.state["steps"]["file-claim"]["outputs"] == {"claim_id": "CLM-1"}
-    assert done.state["steps"]["note"]["outputs"]["comment"] == "claim CLM-1 filed"
+    assert done.state.steps["file-claim"].outputs == {"claim_id": "CLM-1"}
+    assert done.state.steps["note"].outputs["comment"] == "claim CLM-1 filed"
     topics = [e.topic for e in await EventRepository(sqlite_db).for_run("globex", run.id)]
     assert topics.index("playbook.step_started") < topics.index("playbook.step_completed")
 
@@ -40,7 +40,7 @@ async def test_transient_failures_are_retried_with_backoff(sqlite_db, clock, tmp
     await engine.drain()
     await engine.stop()
     done = await engine.runs.get("globex", run.id)
-    assert done.status == "completed" and done.state["steps"]["file-claim"]["attempts"] == 3
+    assert done.status == "completed" and done.state.steps["file-claim"].attempts == 3
     assert len(tool.requests) == 3 and {r["key"] for r in tool.requests} == {f"{run.id}:file-claim"}
 
 
@@ -54,9 +54,9 @@ async def test_a_tool_that_keeps_failing_fails_or_pauses_the_run(sqlite_db, cloc
     await engine.stop()
     done = await engine.runs.get("globex", run.id)
     assert done.status == status and len(tool.requests) == 3
-    assert "failed after 3 attempt(s)" in done.state["steps"]["file-claim"]["error"]
+    assert "failed after 3 attempt(s)" in done.state.steps["file-claim"].error
     if status == "paused":
-        assert done.state["pause"]["gate"] == "step_failed" and done.state["pause"]["step_id"] == "file-claim"
+        assert done.state.pause.gate == "step_failed" and done.state.pause.step_id == "file-claim"
 
 
 async def test_a_refusal_is_not_retried(sqlite_db, clock, tmp_path, carrier):
@@ -93,7 +93,7 @@ async def test_a_call_cut_short_by_a_crash_is_repeated_only_for_an_idempotent_to
         assert keys == [f"{run.id}:file-claim"] * 2 and done.status == "completed"
     else:
         assert keys == [f"{run.id}:file-claim"] and done.status == "failed"
-        assert "outcome is unknown" in done.state["steps"]["file-claim"]["error"]
+        assert "outcome is unknown" in done.state.steps["file-claim"].error
 
 
 def test_a_playbook_calling_an_unregistered_tool_is_reported_at_its_line(tmp_path):
