@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from agents.exception_input import ExceptionIn
 from api.auth import PRINCIPAL
 from api.idempotency import IdempotentRequest
-from agents.exception_input import ExceptionIn
 from api.keys import CATALOG, LAUNCHER, PIPELINE
 from api.middleware import request_id_of
 from api.routes_exceptions import PIPELINE_WORKFLOW, accepted, start_run_once

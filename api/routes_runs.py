@@ -11,9 +11,9 @@ from api.keys import CATALOG, EVENTS, RUNS
 from api.routing import RouteTable, read_query, respond
 from api.schemas import EventPage, PendingRunList, RunDetail, RunPage
 from api.views import event_out, pending_item, run_detail, run_summary
-from eventbus import topic_matches
 from domain.errors import RunNotFound
 from domain.statuses import RunStatus
+from eventbus import topic_matches
 from store.records import RunRecord
 
 routes = RouteTable()

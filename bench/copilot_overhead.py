@@ -25,13 +25,11 @@ import asyncio
 import json
 import random
 import sqlite3
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
 
 import httpx
 from openai import AsyncOpenAI

@@ -58,7 +58,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-
 from bench.raw_sqlite import run_raw_sqlite_ceiling
 from config.catalog import load_catalog
 from config.settings import SHIPPED_CONFIG_DIR, Settings

@@ -17,8 +17,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.catalog import Catalog
-from eventbus.topics import topic_matches
 from domain.state_codec import as_payload, state_to_builtins
+from eventbus.topics import topic_matches
 from store.events import EventRepository
 from store.insights import run_statistics, search_events
 from store.records import EventRecord, RunRecord

@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from config.policies import ExpiryPolicy
 from config.severity import Severity
 from domain.run_state import Escalation, Pause, SlaMark, replaced
-from pipeline.hitl import apply_decision
 from domain.statuses import TERMINAL, RunStatus
 from domain.topics import Topic
+from pipeline.hitl import apply_decision
 from pipeline.transition import Transition
 
 AT_RISK, BREACHED = "at_risk", "breached"

@@ -16,9 +16,9 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.run_state import Feedback
-from pipeline.jobs import JobContext
 from domain.statuses import TERMINAL
 from domain.topics import Topic
+from pipeline.jobs import JobContext
 from store.digests import FinishedRun, finished_runs
 
 TOP_REASONS = 5

@@ -15,9 +15,9 @@ from config.policies import ApprovalGate
 from domain.errors import AlreadyApproved, Forbidden, ValidationFailed
 from domain.run_state import Approval, Decision, Pause, StepStatus, replaced, with_step
 from domain.state_codec import as_payload
-from pipeline.outcomes import record_feedback
 from domain.statuses import RunStatus
 from domain.topics import Topic
+from pipeline.outcomes import record_feedback
 from pipeline.transition import Transition
 
 DECISIONS = ("approve", "reject")

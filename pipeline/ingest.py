@@ -22,8 +22,8 @@ from agents.exception_input import ExceptionIn
 from config.sources import HttpSource, JsonlSource
 from domain.topics import Topic
 from pipeline.ingest_sources import Item, read_batches
-from pipeline.start_request import StartRequest
 from pipeline.jobs import JobContext
+from pipeline.start_request import StartRequest
 from store.tables import ingested_items
 from store.writer import WriteConflict
 

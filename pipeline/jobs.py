@@ -17,7 +17,6 @@ from typing import Any
 
 import structlog
 from pydantic import BaseModel
-
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.catalog import Catalog

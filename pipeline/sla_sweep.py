@@ -15,9 +15,9 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.errors import RunChanged, RunNotFound
+from domain.statuses import TERMINAL, RunStatus
 from pipeline.escalation import Outcome, expire_approval, mark_sla
 from pipeline.jobs import JobContext
-from domain.statuses import TERMINAL, RunStatus
 from pipeline.transition import Transition
 from store.records import RunRecord
 

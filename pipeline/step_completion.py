@@ -4,13 +4,11 @@ and the record the Resolution stage then continues from."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from agents.resolution import playbook_fields
 from config.output_contract import contract_problems
 from config.playbooks import Playbook
-from domain.run_state import STEP_COMPLETABLE, STEP_TERMINAL, StepRecord, StepStatus, with_step
 from domain.errors import (
     Forbidden,
     RunNotWaiting,
@@ -19,9 +17,11 @@ from domain.errors import (
     StepNotFound,
     ValidationFailed,
 )
+from domain.run_state import STEP_COMPLETABLE, STEP_TERMINAL, StepRecord, StepStatus, with_step
 from domain.statuses import RunStatus
 from domain.topics import Topic
 from pipeline.transition import Transition
+
 
 @dataclass(frozen=True)
 class StepCompletion:
