@@ -17,6 +17,8 @@ from domain.run_state import STEP_DONE, STEP_WAITING, StepRecord, StepStatus
 from domain.topics import Topic
 
 ACTOR = "agent:resolution"
+TAKEABLE = frozenset({StepStatus.PENDING, StepStatus.READY})
+"""A ready step of a stepwise run waits for its grant; otherwise steps start pending."""
 
 
 @dataclass
@@ -81,11 +83,13 @@ def walk_playbook(
     while advanced and outcome.failed_step is None and outcome.next_step is None:
         advanced = False
         for order, step in enumerate(playbook.steps, start=1):
-            if status_of(steps, step.id) != StepStatus.PENDING or not is_ready(playbook, order - 1, steps):
+            if status_of(steps, step.id) not in TAKEABLE or not is_ready(playbook, order - 1, steps):
                 continue
             if budget is not None:
-                if budget == 0:
+                if budget == 0:  # marked ready, so the run shows which step the next grant takes
                     outcome.next_step = step.id
+                    if status_of(steps, step.id) == StepStatus.PENDING:
+                        steps[step.id] = StepRecord(status=StepStatus.READY, order=order, since=now)
                     break
                 budget -= 1
             advanced = True

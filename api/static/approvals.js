@@ -13,7 +13,7 @@ function card(item, ctx, onDone) {
   h("h2", {}, link(`#/runs/${encodeURIComponent(item.run_id)}`, item.run_id, { class: "mono" })),
   h("p", {}, h("strong", {}, `${exception.domain || "?"} / ${exception.type || "?"}`), amount,
     item.severity ? [" · ", h("span", { class: `sev sev-${item.severity}` }, item.severity)] : null,
-    item.playbook ? ` · ${item.playbook}` : ""),
+    item.playbook_id ? ` · ${item.playbook_id} v${item.playbook_version}` : ""),
   h("dl", { class: "fields" },
     h("dt", {}, "gate"), h("dd", {}, item.gate),
     h("dt", {}, "reason"), h("dd", {}, item.reason),

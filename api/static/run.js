@@ -6,7 +6,7 @@ import { badge, fields, h, json, link, reconcile, replace, show, time } from "./
 import { decisionForm, stepForm } from "./forms.js";
 
 const WAITING_STEP = new Set(["waiting_for_input", "waiting_for_signal"]);
-const SUMMARY_KEYS = ["step_id", "status", "decision", "gate", "reason", "playbook", "severity", "error",
+const SUMMARY_KEYS = ["step_id", "status", "decision", "gate", "reason", "playbook_id", "playbook_version", "severity", "error",
   "message", "channel", "to", "comment", "approvals"];
 
 function summarise(payload) {
@@ -112,7 +112,7 @@ export async function runPage(main, ctx) {
     replace(details,
       section("Summary", "summary",
         fields(run, ["status", "stage", "workflow_id", "trigger_type", "trigger_ref", "started_by", "severity",
-          "playbook", "error"]),
+          "playbook_id", "playbook_version", "error"]),
         h("dl", { class: "fields" }, h("dt", {}, "created"), h("dd", {}, time(run.created_at)),
           h("dt", {}, "updated"), h("dd", {}, time(run.updated_at))),
         h("p", {}, link(`#/copilot${query({ q: `Why is run ${run.id} ${run.status.replaceAll("_", " ")}?` })}`,
@@ -122,13 +122,13 @@ export async function runPage(main, ctx) {
         h("details", {}, h("summary", {}, "everything"), json(exception))),
       section("Triage", "triage", run.triage ? [
         fields(run.triage, ["rule_id", "source", "domain", "exception_type", "severity", "confidence",
-          "sla_minutes_remaining", "tags", "reasons", "suggested_playbook"]),
+          "sla_minutes_remaining", "tags", "reasons", "suggested_playbook_id", "suggested_playbook_version"]),
         (run.triage.candidates || []).length ? h("ul", {}, run.triage.candidates.map((c) =>
-          h("li", {}, h("strong", {}, c.playbook), " — ", c.reasoning || ""))) : null,
+          h("li", {}, h("strong", {}, `${c.playbook_id} v${c.playbook_version}`), " — ", c.reasoning || ""))) : null,
       ] : h("p", { class: "muted" }, "Not triaged yet.")),
       section("Policy", "policy", run.policy
-        ? fields(run.policy, ["playbook", "playbook_name", "requires_approval", "approval_reasons", "gate", "reasoning",
-          "notes"])
+        ? fields(run.policy, ["playbook_id", "playbook_version", "playbook_name", "requires_approval", "approval_reasons",
+          "gate", "reasoning", "notes"])
         : h("p", { class: "muted" }, "No policy result yet.")),
       run.decisions?.length ? section("Decisions", "decisions", h("table", {},
         h("thead", {}, h("tr", {}, ["Gate", "Decision", "By", "Reason", "At"].map((n) => h("th", { scope: "col" }, n)))),
@@ -138,13 +138,13 @@ export async function runPage(main, ctx) {
 
     if (!progress) {
       replace(steps, h("p", { class: "muted" }, {
-        no_playbook: "No playbook assigned.", playbook_missing: `Playbook ${playbook?.assigned} is not in the library.`,
+        no_playbook: "No playbook assigned.", playbook_missing: `Playbook ${playbook?.playbook_id} v${playbook?.playbook_version} is not in the library.`,
       }[playbook?.state] || "No playbook."));
       return;
     }
     replace(steps,
-      h("p", {}, h("strong", {}, progress.name), ` (${progress.playbook}) — ${progress.steps_completed} of `,
-        `${progress.steps_total} steps completed `,
+      h("p", {}, h("strong", {}, progress.name), ` (${progress.playbook_id} v${progress.playbook_version}) — `,
+        `${progress.completed_steps} of ${progress.total_steps} steps completed `,
         h("progress", { max: 100, value: progress.progress_percent, "aria-label": "Playbook progress" })),
       h("table", { "aria-label": "Playbook steps" },
         h("thead", {}, h("tr", {}, ["#", "Step", "Type", "Action", "Assignee", "Status", "Outputs", "Completed"]

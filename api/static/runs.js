@@ -22,7 +22,7 @@ function row(run) {
     h("td", {}, run.domain || "—", run.type ? h("div", { class: "muted" }, run.type) : null),
     h("td", { class: "num" }, amount(run)),
     h("td", {}, run.severity ? h("span", { class: `sev sev-${run.severity}` }, run.severity) : "—"),
-    h("td", {}, run.playbook || "—"),
+    h("td", {}, run.playbook_id ? `${run.playbook_id} v${run.playbook_version}` : "—"),
     h("td", {}, time(run.created_at)));
 }
 

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from api.keys import DB, PIPELINE
+from domain.run_state import new_state
 from store.records import EventDraft, RunRecord, RunWrite
 from store.writer import write_batch
 from tests.api.conftest import Api, exception_body
@@ -30,7 +31,7 @@ async def a_received_run(api, run_id: str = "run_0000000000000000000000recv") ->
     body = exception_body()
     run = RunRecord(
         id=run_id, tenant_id="acme", workflow_id="exception_pipeline", status="received", trigger_type="api",
-        trigger_ref=None, started_by="user:ann", version=1, last_seq=1, exception=body, state={},
+        trigger_ref=None, started_by="user:ann", version=1, last_seq=1, exception=body, state=new_state(),
         sla_deadline=now + timedelta(hours=6), pause_expires_at=None, created_at=now, updated_at=now,
     )
     received = EventDraft(1, "run.received", "user:ann", {"exception": body}, None, now)

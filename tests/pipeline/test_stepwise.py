@@ -97,7 +97,8 @@ async def test_a_stepwise_run_stops_after_policy_with_its_first_step_ready(db: A
     run = await start(engine, clock)
     assert (run.status, run.state.awaiting_next_step) == ("resolving", True)
     assert (run.state.policy.playbook_id, run.state.policy.playbook_version) == ("zz-stepwise", 3)
-    assert all(run.state.step_status(step) == StepStatus.PENDING for step in STEPS)
+    assert [run.state.step_status(step) for step in STEPS] == [StepStatus.READY] + [StepStatus.PENDING] * (
+        len(STEPS) - 1)  # the first step is marked ready: the one run-next-step takes
     log = await events(db, run)
     assert [e.topic for e in log] == [
         "run.received", "triage.completed", "policy.evaluated", "playbook.started", "playbook.next_step_ready",
@@ -129,8 +130,8 @@ async def test_each_execute_takes_exactly_one_step_and_the_last_completes_the_ru
         assert (before.state.awaiting_next_step, after.version) == (True, before.version + 1)
         now = await engine.runs.get("globex", run.id)
         assert (now.version, now.status, now.state.awaiting_next_step) == (after.version, "resolving", True)
-        assert [now.state.step_status(s) for s in STEPS] == (
-            [StepStatus.COMPLETED] * taken + [StepStatus.PENDING] * (len(STEPS) - taken))
+        waiting = [StepStatus.READY] + [StepStatus.PENDING] * (len(STEPS) - taken - 1) if taken < len(STEPS) else []
+        assert [now.state.step_status(s) for s in STEPS] == [StepStatus.COMPLETED] * taken + waiting
         log = await events(db, now)
         assert completed(log) == STEPS[:taken] and completed(log[before.last_seq:]) == [step]
         assert (log[-1].topic, log[-1].payload["step_id"]) == ("playbook.next_step_ready", STEPS[taken])

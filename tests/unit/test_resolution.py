@@ -117,9 +117,13 @@ def test_placeholders_can_name_steps_whose_ids_contain_hyphens() -> None:
 def test_a_stepwise_walk_takes_only_the_steps_it_is_granted() -> None:
     first = walk_playbook(playbook(ASSIGN, HOLD, TELL), SCOPE, {}, NOW, budget=1)
     assert first.status == "awaiting_next_step" and first.next_step == "hold"
-    assert list(first.progress) == ["assign"]
+    assert {sid: rec.status for sid, rec in first.progress.items()} == {
+        "assign": StepStatus.COMPLETED, "hold": StepStatus.READY}
     held = walk_playbook(playbook(ASSIGN, HOLD, TELL), SCOPE, {}, NOW, budget=0)
-    assert held.status == "awaiting_next_step" and held.next_step == "assign" and held.progress == {}
+    assert held.status == "awaiting_next_step" and held.next_step == "assign"
+    assert {sid: rec.status for sid, rec in held.progress.items()} == {"assign": StepStatus.READY}
+    again = walk_playbook(playbook(ASSIGN, HOLD, TELL), SCOPE, held.progress, NOW, budget=0)
+    assert [topic for topic, _ in again.events] == []  # the playbook was started once, by the first walk
     rest = walk_playbook(playbook(ASSIGN, HOLD, TELL), SCOPE, first.progress, NOW, budget=2)
     assert rest.status == "resolved" and rest.next_step is None
     assert [(t, p.get("step_id")) for t, p in rest.events] == [
