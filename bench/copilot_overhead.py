@@ -37,6 +37,16 @@ from openai import AsyncOpenAI
 from config.catalog import load_catalog
 from config.settings import SHIPPED_CONFIG_DIR, Settings
 from copilot.service import Copilot
+from domain.run_state import (
+    Feedback,
+    Pause,
+    PlaybookCandidate,
+    PolicyDecision,
+    RunState,
+    TriageResult,
+    new_state,
+)
+from domain.state_codec import as_payload
 from pipeline.clock import IdFactory
 from pipeline.gc_tuning import tune_garbage_collector
 from store.database import migrate, open_engine
@@ -64,18 +74,9 @@ def _run_rows(n: int, rng: random.Random) -> tuple[list[tuple], list[tuple], lis
                      "code": rng.choice(["card_declined", "insufficient_funds", "processor_error"]),
                      "amount": amount, "currency": "USD", "context": {"customer_email": "c@example.com"}}
         duration = round(rng.uniform(0.05, 7200), 3)
-        state: dict[str, Any] = {
-            "triage": {"source": "rules", "severity": "medium", "confidence": 0.9},
-            "policy": {"playbook": "payment-card-declined@1", "requires_approval": status == "paused"},
-        }
-        if status in ("completed", "failed"):
-            state["feedback"] = {"outcome": status, "duration_seconds": duration}
-        if status == "failed":
-            state["error"] = rng.choice(["notify step failed: timeout", "playbook missing", "processor refused"])
-        if status == "paused":
-            state["pause"] = {"gate": "ops_lead_approval", "reason": [f"amount {amount} USD over 5000"]}
-            if tenant == "acme":
-                paused.append(run_id)
+        state = _state(status, tenant, amount, duration, created, rng)
+        if status == "paused" and tenant == "acme":
+            paused.append(run_id)
         updated = created + timedelta(seconds=min(duration, 60))
         stamp, later = sqlite_timestamp(created), sqlite_timestamp(updated)
         last = {"completed": "run.completed", "failed": "run.failed", "paused": "run.paused"}.get(
@@ -83,11 +84,42 @@ def _run_rows(n: int, rng: random.Random) -> tuple[list[tuple], list[tuple], lis
         runs.append((run_id, tenant, "exception_pipeline", status, "api", None, "user:bench", 2, 3,
                      dumps_json(exception), dumps_json(state), None, None, stamp, later))
         for seq, (topic, payload) in enumerate([("run.received", {"exception": exception}),
-                                                 ("triage.completed", state["triage"]),
+                                                 ("triage.completed", as_payload(state.triage)),
                                                  (last, {"status": status})], start=1):
             at = later if seq == 3 else stamp
             events.append((tenant, run_id, seq, topic, "agent:bench", dumps_json(payload), at))
     return runs, events, paused
+
+
+def _state(status: str, tenant: str, amount: str, duration: float, created: datetime,
+           rng: random.Random) -> RunState:
+    """A stored run's state in the current shape, as the pipeline would have left it."""
+    triage = TriageResult(
+        source="rules", rule_id="card-declined", domain="payments", exception_type="payment.failed",
+        severity="medium", confidence=0.9, sla_minutes_remaining=None, tags=[], reasons=["rule card-declined"],
+        suggested_playbook_id="payment-card-declined", suggested_playbook_version=1, playbook_reasoning="matched",
+        candidates=[PlaybookCandidate(playbook_id="payment-card-declined", playbook_version=1, reasoning="matched")],
+    )
+    policy = PolicyDecision(
+        playbook_id="payment-card-declined", playbook_version=1, playbook_name="Card declined", reasoning="matched",
+        notes=[], requires_approval=status == "paused", approval_reasons=[], gate=None,
+    )
+    state = new_state(triage=triage, policy=policy)
+    if status in ("completed", "failed"):
+        state.feedback = Feedback(
+            outcome=status, duration_seconds=duration, playbook_id="payment-card-declined", playbook_version=1,
+            total_steps=3, completed_steps=3 if status == "completed" else 1, human_interventions=0,
+            last_actor="agent:bench", severity="medium", triage_confidence=0.9, approval_required=False,
+        )
+    if status == "failed":
+        state.error = rng.choice(["notify step failed: timeout", "playbook missing", "processor refused"])
+    if status == "paused":
+        state.pause = Pause(
+            gate="ops_lead_approval", reason=f"amount {amount} USD over 5000", requested_at=created,
+            expires_at=created + timedelta(hours=4), payload_schema={"type": "object"},
+            deciders=["role:approver", "role:admin"],
+        )
+    return state
 
 
 def seed(path: Path, n: int, rng: random.Random) -> list[str]:
