@@ -282,7 +282,7 @@ class PlaybookStepFailed(StepIdentity):
     """``call_tool`` steps only."""
 
 
-class PlaybookStepOverridden(Payload):
+class PlaybookStepOverridden(PlaybookIdentity):
     """Someone completed a step assigned to another user or queue (``steps:override``)."""
 
     step_id: str

@@ -89,7 +89,7 @@ def complete_step(t: Transition, playbook: Playbook, step_id: str, completion: S
     completed_seq = t.seq
     if override:
         t.emit(Topic.PLAYBOOK_STEP_OVERRIDDEN, completion.actor, {
-            "step_id": step_id, "assignee": step.assignee,
+            **playbook_fields(playbook), "step_id": step_id, "assignee": step.assignee,
             "why": f"{completion.actor} completed a step assigned to {step.assignee} (steps:override)",
         })
     t.state.steps = with_step(t.state, step_id, StepRecord(

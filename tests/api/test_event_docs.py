@@ -68,9 +68,8 @@ async def test_openapi_describes_the_stream_answers_with_the_per_topic_events(cl
 def test_playbook_events_name_the_playbook_by_id_and_version_apart():
     """Seed 002: a playbook event names its playbook by ``playbook_id`` with an integer
     ``playbook_version`` beside it, never ``id@version`` in one field."""
-    # playbook.step_overridden names only the step: the playbook.step_completed just before it names the playbook
-    named = [topic for topic in Topic if topic.startswith("playbook.") and topic != Topic.PLAYBOOK_STEP_OVERRIDDEN]
-    assert len(named) == 8
+    named = [topic for topic in Topic if topic.startswith("playbook.")]
+    assert len(named) == 9
     for topic in named:
         properties = PAYLOADS[topic].model_json_schema()["properties"]
         assert "playbook_id" in properties, topic
