@@ -44,6 +44,31 @@ steps:
 """A playbook for ``account.flagged`` (see ACCOUNT_FLAGGED_RULE) that waits on an analyst's review step."""
 
 
+STEPWISE_PLAYBOOK = """\
+id: zz-stepwise
+name: Hold, assign and note a declined card, one step at a time
+version: 3
+priority: 1000
+mode: stepwise
+match: {domain: payments, exception_type: "payment.failed"}
+steps:
+  - id: hold
+    name: Put the order on hold
+    action: set_status
+    params: {status: on_hold}
+  - id: assign
+    name: Assign an owner
+    action: assign_owner
+    params: {owner: "queue:payments-ops"}
+  - id: note
+    name: Leave a note
+    action: add_comment
+    params: {text: "held, owned by {steps.assign.outputs.owner}"}
+"""
+"""A playbook that takes one step per run-next-step call (``mode: stepwise``), for tenants that
+approve every playbook (acme approves a list)."""
+
+
 def config_with(
     directory: Path,
     playbooks: dict[str, str] | None = None,

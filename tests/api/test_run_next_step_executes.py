@@ -16,35 +16,14 @@ from api.app import create_app
 from api.keys import PIPELINE, TOKENS
 from config.settings import Settings
 from tests.api.conftest import Api, exception_body
-from tests.config_copies import config_with
+from tests.config_copies import STEPWISE_PLAYBOOK, config_with
 
-PLAYBOOK = """\
-id: zz-stepwise
-name: Hold, assign and note a declined card, one step at a time
-version: 2
-priority: 1000
-mode: stepwise
-match: {domain: payments, exception_type: "payment.failed"}
-steps:
-  - id: hold
-    name: Put the order on hold
-    action: set_status
-    params: {status: on_hold}
-  - id: assign
-    name: Assign an owner
-    action: assign_owner
-    params: {owner: "queue:payments-ops"}
-  - id: note
-    name: Leave a note
-    action: add_comment
-    params: {text: "held, owned by {steps.assign.outputs.owner}"}
-"""
 
 
 @pytest.fixture
 async def globex(tmp_path: Path) -> AsyncIterator[Api]:
     """A tenant whose policy approves every playbook (globex has no list of its own)."""
-    config = config_with(tmp_path / "config", {"zz-stepwise.yaml": PLAYBOOK})
+    config = config_with(tmp_path / "config", {"zz-stepwise.yaml": STEPWISE_PLAYBOOK})
     app = create_app(Settings(data_dir=tmp_path / "data", config_dir=config, jwt_secret="s" * 40,
                               scheduler_enabled=False))
     async with TestClient(TestServer(app)) as client:
@@ -64,7 +43,7 @@ async def test_each_execute_takes_the_next_step_and_the_last_completes_the_run(g
     run_id = accepted["run_id"]
     await globex.settle()
     _, run, _ = await globex.call("GET", f"/api/v1/runs/{run_id}")
-    assert (run["status"], run["playbook_id"], run["playbook_version"]) == ("resolving", "zz-stepwise", 2)
+    assert (run["status"], run["playbook_id"], run["playbook_version"]) == ("resolving", "zz-stepwise", 3)
 
     look = await next_step(globex, run_id, "dryRun")
     assert look["nextStep"]["stepId"] == "hold" and look["nextStep"]["status"] == "ready"

@@ -19,36 +19,15 @@ from pipeline.engine import PipelineEngine
 from pipeline.start_request import StartRequest
 from store.events import EventRepository
 from store.records import EventRecord, RunRecord
-from tests.config_copies import config_with
+from tests.config_copies import STEPWISE_PLAYBOOK, config_with
 
 WORKFLOW = "exception_pipeline"
 STEPS = ["hold", "assign", "note"]
-PLAYBOOK = """\
-id: zz-stepwise
-name: Hold, assign and note a declined card, one step at a time
-version: 3
-priority: 1000
-mode: stepwise
-match: {domain: payments, exception_type: "payment.failed"}
-steps:
-  - id: hold
-    name: Put the order on hold
-    action: set_status
-    params: {status: on_hold}
-  - id: assign
-    name: Assign an owner
-    action: assign_owner
-    params: {owner: "queue:payments-ops"}
-  - id: note
-    name: Leave a note
-    action: add_comment
-    params: {text: "held, owned by {steps.assign.outputs.owner}"}
-"""
 
 
 @pytest.fixture(scope="module")
 def stepwise_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    config = config_with(tmp_path_factory.mktemp("stepwise") / "config", {"zz-stepwise.yaml": PLAYBOOK})
+    config = config_with(tmp_path_factory.mktemp("stepwise") / "config", {"zz-stepwise.yaml": STEPWISE_PLAYBOOK})
     catalog = load_catalog(config)
     assert catalog.problems == [] and catalog.playbook("zz-stepwise@3").mode == "stepwise"
     return catalog
