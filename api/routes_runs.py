@@ -49,7 +49,7 @@ class EventQuery(Body):
               responses={200: RunPage}, permission="runs:read", tag="runs")
 async def list_runs(request: web.Request) -> web.Response:
     query = read_query(request, RunQuery)
-    runs = await request.app[RUNS].list(
+    runs = await request.app[RUNS].list_for(
         request[PRINCIPAL].tenant,
         statuses=[str(s) for s in query.status],
         workflow_id=query.workflow_id,
@@ -68,7 +68,7 @@ async def list_runs(request: web.Request) -> web.Response:
               query=PageQuery, responses={200: PendingRunList}, permission="runs:read", tag="runs")
 async def list_pending_runs(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
-    runs = await request.app[RUNS].list(
+    runs = await request.app[RUNS].list_for(
         request[PRINCIPAL].tenant, statuses=[RunStatus.PAUSED], before_id=query.cursor, limit=query.limit + 1
     )
     page = runs[: query.limit]

@@ -59,7 +59,7 @@ def _ids(request: web.Request) -> tuple[ScheduleService, str, str, str]:
               responses={200: ScheduleList}, permission="runs:read", tag="schedules")
 async def list_schedules(request: web.Request) -> web.Response:
     service, tenant, _, _ = _ids(request)
-    return respond(ScheduleList(items=[schedule_out(service, r) for r in await service.repo.list(tenant)]))
+    return respond(ScheduleList(items=[schedule_out(service, r) for r in await service.repo.list_for(tenant)]))
 
 
 @routes.route("POST", "/api/v1/schedules", summary="Create a schedule", body=ScheduleCreate,

@@ -127,7 +127,7 @@ def _event(event: EventRecord) -> dict[str, Any]:
 
 
 async def list_runs(scope: TenantScope, args: ListRunsArgs) -> Any:
-    found = await scope.runs.list(
+    found = await scope.runs.list_for(
         scope.tenant_id, statuses=list(args.status), workflow_id=args.workflow_id,
         created_after=args.created_after, created_before=args.created_before, limit=args.limit,
     )
@@ -164,7 +164,7 @@ async def search_log(scope: TenantScope, args: SearchEventsArgs) -> Any:
 
 
 async def list_pending_approvals(scope: TenantScope, args: PendingArgs) -> Any:
-    found = await scope.runs.list(scope.tenant_id, statuses=["paused"], limit=args.limit)
+    found = await scope.runs.list_for(scope.tenant_id, statuses=["paused"], limit=args.limit)
     return {"paused_runs": [{**_run_summary(r), "pause": as_payload(r.state.pause) if r.state.pause else None}
                             for r in found]}
 
@@ -187,7 +187,7 @@ async def list_schedules(scope: TenantScope, args: NoArgs) -> Any:
         {"id": s.id, "workflow_id": s.workflow_id, "paused": s.paused, "paused_reason": s.paused_reason,
          "trigger": s.settings.get("trigger"), "next_fire_at": s.next_fire_at, "last_fire_at": s.last_fire_at,
          "last_run_id": s.last_run_id, "consecutive_failures": s.consecutive_failures}
-        for s in await scope.schedules.list(scope.tenant_id)
+        for s in await scope.schedules.list_for(scope.tenant_id)
     ]}
 
 

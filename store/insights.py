@@ -31,12 +31,12 @@ async def search_events(
     """The tenant's newest events whose topic or payload contains ``text`` (case-insensitive),
     looking at most at the ``scan`` newest events of the range; the flag says fewer than ``limit``
     were found in a full scan, so older matches may exist."""
-    window = select(events.c.id).where(events.c.tenant_id == tenant_id)
+    newest = select(events.c.id).where(events.c.tenant_id == tenant_id)
     if since:
-        window = window.where(events.c.created_at >= since)
+        newest = newest.where(events.c.created_at >= since)
     if until:
-        window = window.where(events.c.created_at < until)
-    window = window.order_by(events.c.id.desc()).limit(scan).subquery()
+        newest = newest.where(events.c.created_at < until)
+    window = newest.order_by(events.c.id.desc()).limit(scan).subquery()
     needle = text.lower()
     haystack = func.lower(events.c.topic + " " + cast(events.c.payload, Text))
     query = (

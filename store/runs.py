@@ -34,7 +34,7 @@ class RunRepository:
             row = (await conn.execute(_one_run, {"tenant_id": tenant_id, "run_id": run_id})).first()
         return run_from_row(row) if row else None
 
-    async def list(
+    async def list_for(
         self,
         tenant_id: str,
         *,

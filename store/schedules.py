@@ -3,6 +3,7 @@ scan; a change is written only over the version it was made from."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -34,7 +35,7 @@ class ScheduleRepository:
             row = (await conn.execute(query)).first()
         return _schedule(row) if row else None
 
-    async def list(self, tenant_id: str) -> list[ScheduleRecord]:
+    async def list_for(self, tenant_id: str) -> list[ScheduleRecord]:
         query = (
             select(schedules)
             .where(schedules.c.tenant_id == tenant_id, schedules.c.deleted.is_(False))
@@ -48,7 +49,9 @@ class ScheduleRepository:
         async with self._engine.connect() as conn:
             return [_schedule(row) for row in await conn.execute(select(schedules))]
 
-    async def save(self, record: ScheduleRecord, *, is_new: bool, log: list[ScheduleLogEntry] = ()) -> ScheduleRecord:
+    async def save(
+        self, record: ScheduleRecord, *, is_new: bool, log: Sequence[ScheduleLogEntry] = ()
+    ) -> ScheduleRecord:
         """Insert ``record``, or write it over version ``record.version - 1``; its log entries go
         in the same transaction. Raises ``WriteConflict`` when the row moved on."""
         async with self._engine.begin() as conn:
@@ -68,13 +71,13 @@ class ScheduleRepository:
                 await conn.execute(insert(schedule_log), [_log_row(e) for e in log])
         return record
 
-    async def log(self, entries: list[ScheduleLogEntry]) -> None:
+    async def log(self, entries: Sequence[ScheduleLogEntry]) -> None:
         if entries:
             async with self._engine.begin() as conn:
                 await conn.execute(insert(schedule_log), [_log_row(e) for e in entries])
 
     async def history(
-        self, tenant_id: str, schedule_id: str, *, kinds: list[str] = (), before_id: int | None = None,
+        self, tenant_id: str, schedule_id: str, *, kinds: Sequence[str] = (), before_id: int | None = None,
         limit: int = 100,
     ) -> list[ScheduleLogEntry]:
         """Newest first; ``before_id`` pages."""

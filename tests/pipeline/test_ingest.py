@@ -60,7 +60,7 @@ class Harness:
         return [e.payload for e in log if e.topic == topic]
 
     async def pipeline_runs(self, tenant: str = "acme") -> list[RunRecord]:
-        return await self.engine.runs.list(tenant, workflow_id="exception_pipeline", limit=1000)
+        return await self.engine.runs.list_for(tenant, workflow_id="exception_pipeline", limit=1000)
 
     async def ingested_count(self) -> int:
         async with self.db.connect() as conn:

@@ -49,7 +49,7 @@ async def test_the_runtime_runs_every_service_until_it_is_left(sqlite_db, catalo
     async with open_runtime(sqlite_db, InProcessBus(), catalog, settings(tmp_path), clock=clock) as runtime:
         assert len(engine_tasks()) == 3  # two workers and the committer
         declared = sorted(s.id for s in catalog.schedules.schedules if s.tenant == "acme")
-        assert [r.id for r in await runtime.schedules.repo.list("acme")] == declared
+        assert [r.id for r in await runtime.schedules.repo.list_for("acme")] == declared
         assert stops == []
     assert stops == ["schedules", "jobs", "engine"]
     assert engine_tasks() == []

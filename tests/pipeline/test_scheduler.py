@@ -84,7 +84,7 @@ class Node:
         await asyncio.wait_for(self.engine.drain(), timeout=30)
 
     async def runs(self, schedule_id: str, tenant: str = TENANT) -> list[RunRecord]:
-        runs = await self.engine.runs.list(tenant, trigger_ref=schedule_id, limit=500)
+        runs = await self.engine.runs.list_for(tenant, trigger_ref=schedule_id, limit=500)
         return sorted(runs, key=lambda r: r.id)
 
     async def history(self, schedule_id: str, tenant: str = TENANT) -> list[ScheduleLogEntry]:
@@ -188,7 +188,7 @@ async def test_creating_an_existing_id_conflicts_and_a_bad_payload_names_its_fie
     with pytest.raises(ValidationFailed) as caught:
         await node.service.create(TENANT, "other", settings(workflow="no_such_flow"), ACTOR)
     assert caught.value.details[0]["field"] == "body.workflow"
-    assert [r.id for r in await node.service.repo.list(TENANT)] == ["hourly"]
+    assert [r.id for r in await node.service.repo.list_for(TENANT)] == ["hourly"]
 
 
 # -- downtime ------------------------------------------------------------------------------------
@@ -489,7 +489,7 @@ async def test_changes_made_at_runtime_survive_a_restart(db, nodes, clock) -> No
     clock.advance(hours=2)
     second = await nodes(db)
     await second.settle()
-    assert [r.id for r in await second.service.repo.list(TENANT)] == ["changed", "paused"]
+    assert [r.id for r in await second.service.repo.list_for(TENANT)] == ["changed", "paused"]
     changed = await second.service.get(TENANT, "changed")
     kept = second.service.settings_of(changed)
     assert (kept.trigger.expression, kept.trigger.timezone, kept.payload, kept.description) == (
@@ -538,16 +538,16 @@ async def test_a_deleted_declared_schedule_is_not_recreated_on_restart(db, nodes
     await first.stop()
 
     second = await nodes(db, declared=[declared()])
-    assert await second.service.repo.list(TENANT) == []
+    assert await second.service.repo.list_for(TENANT) == []
     await second.stop()
 
     third = await nodes(db, declared=[declared(description="now with a description")])  # declaration changed
-    assert [r.id for r in await third.service.repo.list(TENANT)] == ["digest"]
+    assert [r.id for r in await third.service.repo.list_for(TENANT)] == ["digest"]
 
 
 async def test_a_bad_declaration_is_skipped_and_the_others_load(db, nodes) -> None:
     node = await nodes(db, declared=[declared(id="broken", workflow="no_such_flow"), declared()])
-    assert [r.id for r in await node.service.repo.list(TENANT)] == ["digest"]
+    assert [r.id for r in await node.service.repo.list_for(TENANT)] == ["digest"]
 
 
 async def test_a_crash_between_the_run_and_the_schedule_save_does_not_fire_twice(db, nodes, clock, monkeypatch) -> None:

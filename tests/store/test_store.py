@@ -108,7 +108,7 @@ async def test_a_duplicate_idempotency_key_fails_only_its_own_write(db: AsyncEng
     runs = RunRepository(db)
     assert await runs.get("acme", "run_3") is None
     assert await EventRepository(db).for_run("acme", "run_3") == []
-    assert [r.id for r in await runs.list("acme")] == ["run_4", "run_2", "run_1"]
+    assert [r.id for r in await runs.list_for("acme")] == ["run_4", "run_2", "run_1"]
     remembered = await IdempotencyRepository(db).get("acme", "k-1")
     assert (remembered.status_code, remembered.response) == (202, '{"ok": true}')
 
@@ -118,7 +118,7 @@ async def test_runs_are_only_visible_to_their_tenant(db: AsyncEngine) -> None:
     runs, log = RunRepository(db), EventRepository(db)
     assert (await runs.get("tenant-a", "run_a")).tenant_id == "tenant-a"
     assert await runs.get("tenant-b", "run_a") is None
-    assert [r.id for r in await runs.list("tenant-b")] == ["run_b"]
+    assert [r.id for r in await runs.list_for("tenant-b")] == ["run_b"]
     assert await log.for_run("tenant-b", "run_a") == []
     assert {e.run_id for e in await log.after("tenant-b", 0)} == {"run_b"}
 
@@ -127,7 +127,7 @@ async def test_list_paginates_newest_first_with_before_id(db: AsyncEngine) -> No
     await write_batch(db, [new_run(f"run_{i}", minutes=i) for i in (3, 1, 5, 2, 4)])
     runs = RunRepository(db)
     pages, cursor = [], None
-    while page := await runs.list("acme", before_id=cursor, limit=2):
+    while page := await runs.list_for("acme", before_id=cursor, limit=2):
         pages.append([r.id for r in page])
         cursor = page[-1].id
     assert pages == [["run_5", "run_4"], ["run_3", "run_2"], ["run_1"]]
@@ -143,7 +143,7 @@ async def test_list_filters_by_status_workflow_and_time(db: AsyncEngine) -> None
     runs = RunRepository(db)
 
     async def ids(**filters: object) -> list[str]:
-        return [r.id for r in await runs.list("acme", **filters)]
+        return [r.id for r in await runs.list_for("acme", **filters)]
 
     assert await ids(statuses=["paused"]) == ["run_4", "run_2"]
     assert await ids(statuses=["completed", "failed"]) == ["run_3", "run_1"]
