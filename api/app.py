@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -99,7 +99,7 @@ def create_app(
     settings: Settings,
     *,
     clock: Clock = utc_now,
-    extra_contexts: list[Callable[[web.Application], AsyncIterator[None]]] = (),  # type: ignore[assignment]
+    extra_contexts: Sequence[Callable[[web.Application], AsyncIterator[None]]] = (),
 ) -> web.Application:
     app = web.Application(
         middlewares=[metrics_middleware, errors_middleware, auth_middleware], client_max_size=1 << 20

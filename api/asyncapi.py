@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.event_docs import EVENT_MODELS, FRAMING, StreamOverflow, summary
@@ -22,7 +23,7 @@ _CHANNELS = {
 
 
 def build_asyncapi(*, title: str, version: str) -> dict[str, Any]:
-    models = [*EVENT_MODELS.values(), StreamOverflow]
+    models: list[type[BaseModel]] = [*EVENT_MODELS.values(), StreamOverflow]
     refs, defs = models_json_schema([(m, "serialization") for m in models], ref_template="#/components/schemas/{model}")
     messages: dict[str, Any] = {
         str(topic): {

@@ -14,8 +14,6 @@ from aiohttp import web
 from config.settings import Settings
 from domain.errors import Unauthorized
 
-PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", "Principal")  # type: ignore[arg-type]
-
 
 @dataclass(frozen=True)
 class Principal:
@@ -29,6 +27,9 @@ class Principal:
     @property
     def actor(self) -> str:
         return f"user:{self.subject}"
+
+
+PRINCIPAL = web.RequestKey[Principal]("principal")
 
 
 def signing_secret(settings: Settings) -> str:

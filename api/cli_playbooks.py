@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, settings_of: Callable[[argparse.Namespace], Se
     return 0
 
 
-def add_commands(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                  settings_of: Callable[[argparse.Namespace], Settings]) -> None:
     """Register the verbs; ``settings_of(args)`` says where the library is and which server to ask."""
 

@@ -128,11 +128,12 @@ def _payout_return(rng: random.Random, now: datetime) -> dict[str, Any]:
 
 def _order_problem(rng: random.Random, now: datetime) -> dict[str, Any]:
     kind = rng.choice(["order.address_invalid", "order.backordered", "order.duplicate"])
-    code, context = {
+    codes: dict[str, tuple[str, dict[str, Any]]] = {
         "order.address_invalid": ("address_not_found", {}),
         "order.backordered": ("allocation_short", {"short_lines": rng.randint(1, 3)}),
         "order.duplicate": ("same_cart_within_5m", {"original_order_id": f"#{rng.randint(10000, 99999)}"}),
-    }[kind]
+    }
+    code, context = codes[kind]
     return {
         "source": "shopify", "source_id": f"#{rng.randint(10000, 99999)}", "domain": "orders",
         "type": kind, "code": code, "amount": _money(rng, 25, 900), "currency": "USD",
@@ -262,7 +263,9 @@ def sample_exception(rng: random.Random, now: datetime) -> dict[str, Any]:
     return rng.choice(GENERATORS)(rng, now)
 
 
-def demo_feed(*, initial: int = 12, every_seconds: float = 4.0, seed: int | None = None):  # type: ignore[no-untyped-def]
+def demo_feed(
+    *, initial: int = 12, every_seconds: float = 4.0, seed: int | None = None
+) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context that feeds the demo tenant: a first burst, then one every few seconds."""
 
     async def feed(app: web.Application) -> AsyncIterator[None]:

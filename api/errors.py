@@ -58,7 +58,7 @@ INTERNAL = Failure(500, "INTERNAL_ERROR", "internal error; quote the request id"
 def status_of(error: errors.AutopilotError) -> int:
     for cls in type(error).__mro__:
         if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]  # type: ignore[index]
+            return HTTP_STATUS[cls]
     return 500
 
 

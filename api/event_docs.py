@@ -28,11 +28,12 @@ def summary(model: type[BaseModel]) -> str | None:
 
 
 def _event_model(topic: Topic, payload: type[BaseModel]) -> type[EventOut]:
-    return create_model(  # type: ignore[no-any-return, call-overload]
+    topic_type: Any = Literal[topic.value]  # built at run time, one per topic: no static type to give it
+    return create_model(
         f"{payload.__name__}Event",
         __base__=EventOut,
         __doc__=f"A `{topic}` event. {summary(payload) or ''}".strip(),
-        topic=(Literal[topic.value], Field(description="What happened; fixes the shape of `payload`")),
+        topic=(topic_type, Field(description="What happened; fixes the shape of `payload`")),
         payload=(payload, ...),
     )
 

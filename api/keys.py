@@ -21,7 +21,7 @@ from store.runs import RunRepository
 SETTINGS = web.AppKey("settings", Settings)
 CATALOG = web.AppKey("catalog", Catalog)
 TOKENS = web.AppKey("tokens", TokenService)
-CLOCK = web.AppKey("clock", Clock)  # type: ignore[arg-type]
+CLOCK = web.AppKey[Clock]("clock")
 BUS = web.AppKey[EventBus]("bus")  # the contract, not a backend: see eventbus/bus.py
 DB = web.AppKey("db", AsyncEngine)
 PIPELINE = web.AppKey("pipeline", PipelineEngine)

@@ -9,6 +9,7 @@ import sys
 import structlog
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from structlog.typing import Processor
 
 STREAM_SUFFIX = "/events/stream"
 
@@ -17,7 +18,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     renderer = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

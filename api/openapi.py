@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from api.event_docs import EVENT_MODELS, event_stream_response
 from api.routing import RouteSpec
@@ -57,8 +57,8 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
     )
     components = defs.get("$defs", {})
 
-    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
-        return key_map[(model, mode)]  # type: ignore[index]
+    def ref(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+        return key_map[(model, mode)]
 
     event_refs = {topic: ref(model, "serialization") for topic, model in EVENT_MODELS.items()}
     paths: dict[str, dict[str, Any]] = {}

@@ -16,6 +16,7 @@ from api.middleware import request_id_of
 from api.routing import RouteTable, read_body, respond
 from api.schemas import RunAccepted
 from config.workflows import Workflow
+from domain.topics import Topic
 from pipeline.start_request import StartRequest
 from store.records import RunRecord
 from store.writer import WriteConflict
@@ -40,7 +41,7 @@ async def start_run_once(
     workflow: Workflow,
     trigger_type: str,
     answer: Callable[[RunRecord], BaseModel],
-    extra_events: Sequence[tuple[str, dict[str, Any]]] = (),
+    extra_events: Sequence[tuple[Topic, dict[str, Any]]] = (),
     playbook: str | None = None,
 ) -> web.Response:
     """Start a run of ``workflow`` with checked ``params`` unless this request was already

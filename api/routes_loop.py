@@ -49,7 +49,9 @@ class OmitsAbsent(BaseModel):
     model_config = ConfigDict(json_schema_serialization_defaults_required=True, json_schema_extra=_absent_not_null)
 
     @model_serializer(mode="wrap")
-    def _without_absent(self, serialize: SerializerFunctionWrapHandler):  # unannotated: keeps the fields' schema
+    def _without_absent(  # type: ignore[no-untyped-def]  # pydantic would take a return type as the schema
+        self, serialize: SerializerFunctionWrapHandler
+    ):
         return {key: value for key, value in serialize(self).items() if value is not None}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ class TokenService:
 
     def mint(
         self, *, tenant: str, subject: str, roles: list[str], ttl: timedelta,
-        queues: list[str] = (),  # type: ignore[assignment]
+        queues: Sequence[str] = (),
     ) -> str:
         """A development token, HS256 with the configured secret (with ``aud``/``iss`` if set)."""
         now = datetime.now(UTC)
