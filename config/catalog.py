@@ -23,7 +23,7 @@ class Catalog:
     playbooks: dict[str, Playbook]
     workflows: WorkflowCatalog
     tools: ToolRegistry = field(default_factory=ToolRegistry)
-    roles: RoleBook | None = None
+    roles: RoleBook = field(default_factory=lambda: RoleBook(permissions={}, roles={}))  # grants nothing
     sources: SourceFile = field(default_factory=SourceFile)
     schedules: ScheduleFile = field(default_factory=ScheduleFile)
     problems: list[ConfigError] = field(default_factory=list)
@@ -86,8 +86,9 @@ def _unknown_tools(playbook: Playbook, tools: ToolRegistry) -> list[ConfigError]
         if not isinstance(name, str) or tools.get(name) is None:
             loc = ("steps", index, "params", "tool")
             path = playbook_path(playbook)
+            assert path is not None, "the library's playbooks are loaded from their files"
             found.append(ConfigError(
-                path, line_of(path, loc) if path else None, f"steps[{index}].params.tool",
+                path, line_of(path, loc), f"steps[{index}].params.tool",
                 f"step '{step.id}' calls tool {name!r}, which config/tools.yaml does not register",
             ))
     return found

@@ -57,6 +57,8 @@ def contract_problems(contract: dict[str, OutputField], outputs: dict[str, Any])
         if spec.enum is not None and value not in spec.enum:
             allowed = ", ".join(str(v) for v in spec.enum)
             problems.append({"field": field, "message": f"Output field {name} must be one of: {allowed}"})
+        if not isinstance(value, int | float):  # only numbers have a range
+            continue
         if spec.minimum is not None and value < spec.minimum:
             problems.append({"field": field, "message": f"Output field {name} must be at least {spec.minimum}"})
         if spec.maximum is not None and value > spec.maximum:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -19,11 +19,20 @@ class Declaration(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def check_unique_per_tenant(items: Sequence[BaseModel], what: str) -> None:
+class TenantScoped(Protocol):
+    """A declaration one tenant owns, under an id unique within that tenant."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+
+
+def check_unique_per_tenant(items: Sequence[TenantScoped], what: str) -> None:
     """Raise ``ValueError`` naming the first ``(tenant, id)`` declared twice in one file."""
     seen: set[tuple[str, str]] = set()
     for item in items:
-        key = (item.tenant, item.id)  # type: ignore[attr-defined]
+        key = (item.tenant, item.id)
         if key in seen:
             raise ValueError(f"{what} {key[1]!r} is declared twice for tenant {key[0]!r}")
         seen.add(key)

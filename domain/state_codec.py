@@ -23,12 +23,12 @@ def encode_state(state: RunState) -> bytes:
 
 def state_to_builtins(state: RunState) -> dict[str, Any]:
     """JSON-ready builtins (for drivers that serialise themselves, such as PostgreSQL's JSONB)."""
-    return msgspec.to_builtins(state)  # type: ignore[no-any-return]
+    return msgspec.to_builtins(state)
 
 
 def as_payload(part: msgspec.Struct) -> dict[str, Any]:
     """A state part (a triage result, a pause, Feedback's record) as an event's JSON payload."""
-    return msgspec.to_builtins(part)  # type: ignore[no-any-return]
+    return msgspec.to_builtins(part)
 
 
 def upcast(document: dict[str, Any]) -> dict[str, Any]:
