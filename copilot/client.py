@@ -47,6 +47,8 @@ async def chat(client: AsyncOpenAI, settings: Settings, **request: Any) -> Any:
     """One chat completion; 429, 5xx and refused connections are retried with doubling backoff
     (``llm_max_retries``, ``llm_retry_backoff_seconds``), then ``CopilotUpstreamFailed``; a
     timeout is ``CopilotUpstreamTimeout`` at once (waiting again would double the wait)."""
+    if settings.llm_model is None:
+        raise not_configured(settings)
     attempts = settings.llm_max_retries + 1
     for attempt in range(attempts):
         try:

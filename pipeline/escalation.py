@@ -26,10 +26,11 @@ ESCALATION_DECIDERS = ("role:admin",)
 
 @dataclass(frozen=True)
 class Outcome:
-    """What was done to a run: the summary counter it adds to, and the event for the sweep's log."""
+    """What was done to a run: the summary counter it adds to, and the event for the sweep's log
+    (none when the run was skipped)."""
 
     kind: str
-    topic: str
+    topic: Topic | None
     payload: dict[str, Any]
 
 

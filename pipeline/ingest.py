@@ -127,19 +127,23 @@ class _Ingest:
     def _check(self, item: Item) -> tuple[str, dict[str, Any]] | None:
         """The item's key and its exception as the pipeline takes it, or None once rejected."""
         if item.error is not None:
-            return self._reject(item, None, item.error)
+            self._reject(item, None, item.error)
+            return None
         try:
             exception = ExceptionIn.model_validate(item.data).model_dump(mode="json")
         except ValidationError as exc:
             error = exc.errors(include_url=False, include_context=False, include_input=False)[0]
             field = ".".join(str(part) for part in error["loc"]) or None
-            return self._reject(item, field, error["msg"])
+            self._reject(item, field, error["msg"])
+            return None
         if (where := _nul_in(item.data, "")) is not None:
-            return self._reject(item, where or None, "a NUL character cannot be stored")
+            self._reject(item, where or None, "a NUL character cannot be stored")
+            return None
         try:
             key, hashed = item_key(item.data, self.source.id_field)
         except ValueError as exc:
-            return self._reject(item, self.source.id_field, str(exc))
+            self._reject(item, self.source.id_field, str(exc))
+            return None
         self.counts["keyed_by_hash"] += hashed
         return key, exception
 

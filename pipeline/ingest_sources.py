@@ -8,7 +8,7 @@ read at all raises ``SourceError``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -41,7 +41,7 @@ class Item:
 
 async def read_batches(
     source: JsonlSource | HttpSource, data_dir: Path, batch: int = 200
-) -> AsyncIterator[list[Item]]:
+) -> AsyncGenerator[list[Item], None]:
     if isinstance(source, HttpSource):
         items = await _fetch(source)
         for start in range(0, len(items), batch):

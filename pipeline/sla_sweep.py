@@ -62,7 +62,7 @@ async def sla_sweep(ctx: JobContext) -> dict[str, Any]:
             continue
         counts[outcome.kind] += 1
         acted.add(run.id)
-        if outcome.kind != "skipped":
+        if outcome.topic is not None:
             ctx.record(outcome.topic, {"run_id": run.id, **outcome.payload})
     checked = {run.id for run in [*expired, *due]}
     counts["runs_checked"] = len(checked)
@@ -92,5 +92,5 @@ async def _apply(ctx: JobContext, run: RunRecord, change: Callable[[Transition],
         _, outcome = await ctx.writer.change_run(run.tenant_id, run.id, change, write_if=lambda o: o is not None)
     except (RunChanged, RunNotFound) as exc:
         log.warning("sla sweep left a run for the next sweep", run_id=run.id, error=str(exc))
-        return Outcome("skipped", "", {})
+        return Outcome("skipped", None, {})
     return outcome

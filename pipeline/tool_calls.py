@@ -6,6 +6,8 @@ otherwise its outcome is unknown and the step fails, so no action runs twice."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from agents.tool_client import ToolClient, ToolFailed
 from config.catalog import Catalog
 from pipeline.clock import Clock
@@ -21,7 +23,7 @@ class ToolCalls:
         self._claims: set[tuple[str, str]] = set()
         """(run, step) calls this process claimed and has not made yet."""
 
-    def claimed(self, run_id: str, step_ids: set[str]) -> None:
+    def claimed(self, run_id: str, step_ids: Iterable[str]) -> None:
         """The calls a committed write of this process claimed."""
         for step_id in step_ids:
             self._claims.add((run_id, step_id))
