@@ -110,12 +110,13 @@ async def run_langgraph_baseline(n: int, db_path: str, concurrency: int = 64,
         sem = asyncio.Semaphore(concurrency)
 
         async def one(i: int) -> bool:
-            config = {"configurable": {"thread_id": f"bench-{i}"}}
+            thread = f"bench-{i}"
             async with sem:
-                result = await app.ainvoke(make_exception(i, pause_every), config)
+                result = await app.ainvoke(make_exception(i, pause_every), {"configurable": {"thread_id": thread}})
                 paused = "__interrupt__" in result
                 if paused:
-                    result = await app.ainvoke(Command(resume={"decision": "approve"}), config)
+                    result = await app.ainvoke(Command(resume={"decision": "approve"}),
+                                               {"configurable": {"thread_id": thread}})
             if "feedback" not in result:
                 raise RuntimeError(f"run {i} did not reach feedback: {sorted(result)}")
             return paused

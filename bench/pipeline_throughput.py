@@ -290,7 +290,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     print(f"raw sqlite3 ceiling: {args.raw_n} runs ...", file=sys.stderr)
     raw = run_raw_sqlite_ceiling(args.raw_n, str(tmp / "raw.sqlite"))
 
-    lg_rate = baseline["runs_per_s"] if isinstance(baseline, dict) else None
+    langgraph = baseline if isinstance(baseline, dict) else None
+    lg_rate = langgraph["runs_per_s"] if langgraph else None
     ratio = round(ours["runs_per_s"] / lg_rate, 1) if lg_rate else None
     of_raw = round(ours["runs_per_s"] / raw["runs_per_s"], 3)
     rate_met = ours["runs_per_s"] >= TARGET_RUNS_PER_S
@@ -305,7 +306,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     print()
     print(f"{'':30} {'runs':>7} {'seconds':>8} {'runs/s':>9}")
     print(row("ours (PipelineEngine)", ours))
-    print(row("LangGraph + AsyncSqliteSaver", baseline if lg_rate else None))
+    print(row("LangGraph + AsyncSqliteSaver", langgraph))
     print(row("raw sqlite3, 1 txn per run", raw))
     print()
     print(f"ours: {ours['events']:,} events committed and verified; {ours['commit_batches']:,} commit batches "
@@ -325,7 +326,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "resume_mode": args.resume_mode,
         "runs_per_s": {"ours": ours["runs_per_s"], "langgraph": lg_rate, "raw_sqlite": raw["runs_per_s"]},
         "seconds": {"ours": ours["seconds"], "ours_submit": ours["submit_seconds"],
-                    "langgraph": baseline["seconds"] if lg_rate else None, "raw_sqlite": raw["seconds"]},
+                    "langgraph": langgraph["seconds"] if langgraph else None, "raw_sqlite": raw["seconds"]},
         "ratio_vs_langgraph": ratio, "fraction_of_raw": of_raw,
         "events": ours["events"], "events_per_run": ours["events_per_run"],
         "commit_batches": ours["commit_batches"], "commit_writes": ours["commit_writes"],
