@@ -7,9 +7,10 @@ import ipaddress
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -28,10 +29,12 @@ def _is_local(address: object) -> bool:
     if isinstance(address, str):  # a unix socket path
         return True
     host = address[0] if isinstance(address, tuple) else None
-    if host in ("localhost",):
+    if not isinstance(host, str):
+        return False
+    if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback  # type: ignore[arg-type]
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
@@ -41,8 +44,8 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach beyond loopback: the LLM endpoint and tools are faked locally."""
     real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
 
-    def guarded(real):  # type: ignore[no-untyped-def]
-        def connect(self, address):  # type: ignore[no-untyped-def]
+    def guarded(real: Callable[[socket.socket, Any], Any]) -> Callable[[socket.socket, Any], Any]:
+        def connect(self: socket.socket, address: Any) -> Any:
             if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address):
                 raise ConnectionRefusedError(f"tests may not reach the network: {address!r}")
             return real(self, address)

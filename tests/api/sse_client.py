@@ -43,6 +43,12 @@ class Message:
         assert self.data is not None
         return json.loads(self.data)
 
+    @property
+    def event_id(self) -> int:
+        """The ``id:`` line as the number it is (an event's global id)."""
+        assert self.id is not None, "this message carries no id"
+        return int(self.id)
+
 
 class SseParser:
     """The text/event-stream format: lines end in LF (or CRLF); a blank line ends a block; ``data``

@@ -35,7 +35,7 @@ def claims(**overrides):
         f"Bearer {forged(claims(tenant=None))}",
         f"Bearer {forged(claims(roles=None))}",
         f"Bearer {forged(claims(exp=None))}",
-        f"Bearer {jwt.encode(claims(), None, algorithm='none')}",
+        f"Bearer {jwt.encode(claims(), '', algorithm='none')}",
     ],
 )
 async def test_requests_without_a_valid_token_get_401(client, header):

@@ -19,7 +19,6 @@ from tests.api.conftest import Api, exception_body
 from tests.config_copies import STEPWISE_PLAYBOOK, config_with
 
 
-
 @pytest.fixture
 async def globex(tmp_path: Path) -> AsyncIterator[Api]:
     """A tenant whose policy approves every playbook (globex has no list of its own)."""

@@ -19,7 +19,7 @@ STREAM = "/api/v1/events/stream"
 
 
 def ids(items: list) -> list[int]:
-    return [int(m.id) for m in items] if items and isinstance(items[0], Message) else [e.id for e in items]
+    return [m.event_id for m in items] if items and isinstance(items[0], Message) else [e.id for e in items]
 
 
 async def test_reconnecting_with_last_event_id_during_a_burst_loses_and_repeats_nothing(tmp_path):
@@ -41,7 +41,7 @@ async def test_reconnecting_with_last_event_id_during_a_burst_loses_and_repeats_
                     except TimeoutError:
                         break  # nothing more for now: look whether the burst is over
                     received.append(message)
-                    last = int(message.id)
+                    last = message.event_id
             finally:
                 stream.close()
         await burst
@@ -52,7 +52,7 @@ async def test_reconnecting_with_last_event_id_during_a_burst_loses_and_repeats_
         seqs: dict[str, list[int]] = defaultdict(list)
         for message in received:
             event = message.json()
-            assert message.event == event["topic"] and int(message.id) == event["id"]
+            assert message.event == event["topic"] and message.event_id == event["id"]
             seqs[event["run_id"]].append(event["seq"])
         first_run = expected[0].run_id
         for run_id, run_seqs in seqs.items():
@@ -239,7 +239,7 @@ async def test_the_pacer_stretches_its_ticks_while_the_loop_is_late_and_shrinks_
         def tick(self, now: float, check: bool) -> None:
             ticks.append(now)
 
-    streams.add(Counting())  # type: ignore[arg-type]
+    streams.add(Counting())  # type: ignore[arg-type]  # a stand-in: the pacer calls only tick()
     try:
         await eventually(lambda: len(ticks) >= 3)
         asyncio.get_running_loop().call_soon(time.sleep, 0.1)  # the loop is busy: the next tick is late

@@ -7,13 +7,14 @@ Last-Event-ID."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from api.sse import STREAMS, WRITE_SLICE
 from tests.api.sse_client import Message, SlowStream, Stream, eventually, serve
 
 STREAM = "/api/v1/events/stream"
 CATCHING_UP = "overflow: catching up from the log"
-SMALL = {"sse_queue_max": 1000, "sse_send_buffer_bytes": 16384}
+SMALL: dict[str, Any] = {"sse_queue_max": 1000, "sse_send_buffer_bytes": 16384}
 """An inbox far larger than any one commit of the burst (8 clients x 11 events), so only a client that
 stops reading overflows, and a small socket buffer, so the server notices soon that it stopped."""
 
@@ -26,7 +27,7 @@ async def collect(stream: Stream, into: list[Message]) -> None:
 
 
 def ids(items: list) -> list[int]:
-    return [int(m.id) for m in items] if items and isinstance(items[0], Message) else [e.id for e in items]
+    return [m.event_id for m in items] if items and isinstance(items[0], Message) else [e.id for e in items]
 
 
 async def test_a_slow_client_is_caught_up_from_the_log_and_slows_nobody(tmp_path):
@@ -42,7 +43,7 @@ async def test_a_slow_client_is_caught_up_from_the_log_and_slows_nobody(tmp_path
         await server.settle()
         log = await server.log()
         assert len(log) == 200 * 11
-        await eventually(lambda: bool(healthy_got) and int(healthy_got[-1].id) >= log[-1].id, timeout=30)
+        await eventually(lambda: bool(healthy_got) and healthy_got[-1].event_id >= log[-1].id, timeout=30)
         reader.cancel()
         assert ids(healthy_got) == ids(log) and CATCHING_UP not in healthy.comments
         assert server.subscribers == 1  # the slow one's inbox overflowed and left the bus
@@ -73,7 +74,7 @@ async def test_a_client_too_far_behind_gets_a_final_overflow_event_then_resumes_
             if message.data is not None:
                 got.append(message)
         final, sent = got[-1], got[:-1]
-        assert final.id is None and final.json()["last_event_id"] == int(sent[-1].id)
+        assert final.id is None and final.json()["last_event_id"] == sent[-1].event_id
         assert ids(sent) == ids(log)[: len(sent)] and len(sent) < len(log)  # a gap-free prefix
         assert CATCHING_UP in slow.comments
         try:

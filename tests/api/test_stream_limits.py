@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -43,7 +44,7 @@ async def test_the_largest_event_id_still_streams(tmp_path):
 
 def _event(event_id: int, tenant: str = "acme", topic: str = "run.received") -> EventRecord:
     return EventRecord(id=event_id, tenant_id=tenant, run_id="run_1", seq=event_id, topic=topic, actor="user:ann",
-                       request_id=None, payload={}, created_at=None)  # type: ignore[arg-type]
+                       request_id=None, payload={}, created_at=datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
 
 
 def test_a_long_pattern_of_hashes_matches_quickly_and_without_recursion_errors():
@@ -72,7 +73,8 @@ async def test_one_stream_with_a_pathological_pattern_does_not_starve_the_others
     good = [bus.subscribe(["run.*"], tenant_id="acme") for _ in range(3)]
     bus.publish([_event(1)])
     for sub in good:
-        assert [e.id for e in await sub.next_batch(timeout=1)] == [1]
+        batch = await sub.next_batch(timeout=1)
+        assert batch is not None and [e.id for e in batch] == [1]
     assert await evil.next_batch(timeout=0.01) == []
 
 

@@ -4,7 +4,7 @@ what the model answers, turn by turn, and the tools really run against the store
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -128,7 +128,7 @@ async def seeded(db: AsyncEngine, catalog: Catalog, clock: Any) -> AsyncIterator
 
 
 @pytest.fixture
-def copilot_for(seeded: Seeded, catalog: Catalog, clock: Any, tmp_path: Path):  # type: ignore[no-untyped-def]
+def copilot_for(seeded: Seeded, catalog: Catalog, clock: Any, tmp_path: Path) -> Callable[..., Copilot]:
     made: list[Copilot] = []
 
     def make(**overrides: Any) -> Copilot:

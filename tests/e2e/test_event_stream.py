@@ -31,7 +31,7 @@ async def test_a_browser_style_stream_resumes_and_its_token_stays_out_of_the_log
 
             _, second = await api.call("POST", "/api/v1/exceptions", json=exception_body(source_id="ch_2"))
             await api.settled()
-            resumed = Stream(await session.get(url, headers={"Last-Event-ID": received.id}))
+            resumed = Stream(await session.get(url, headers={"Last-Event-ID": str(received.event_id)}))
             await resumed.next()
             topics = {(m.json()["run_id"], m.event) for m in await resumed.events(
                 until_id=(await api.events(second["run_id"]))[-1]["id"])}

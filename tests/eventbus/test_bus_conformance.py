@@ -92,7 +92,7 @@ async def test_tenant_and_run_filters_keep_other_events_out(bus: EventBus) -> No
 
 async def test_a_subscription_names_its_tenant_a_pattern_and_room_for_an_event(bus: EventBus) -> None:
     with pytest.raises(TypeError):
-        bus.subscribe(["#"])  # type: ignore[call-arg]
+        bus.subscribe(["#"])  # type: ignore[call-arg]  # the call without a tenant that must fail
     with pytest.raises(ValueError):
         bus.subscribe(["#"], tenant_id="")
     with pytest.raises(ValueError):

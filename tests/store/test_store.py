@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,7 +14,7 @@ from domain.state_codec import StateTooNew
 from store.database import migrate, schema_status
 from store.events import EventRepository
 from store.idempotency import IdempotencyRepository
-from store.records import EventDraft, IdempotentResponse, RunRecord, RunWrite
+from store.records import EventDraft, EventRecord, IdempotentResponse, RunRecord, RunWrite
 from store.runs import RunRepository
 from store.tables import runs as runs_table
 from store.writer import WriteConflict, write_batch
@@ -34,6 +35,19 @@ def new_run(run_id: str, tenant: str = "acme", *, minutes: int = 0, status: str 
     drafts = [EventDraft(i, t, "user:ana", {"n": i}, "req-1", at) for i, t in enumerate(topics, 1)]
     answer = IdempotentResponse(tenant, key, "f" * 64, 202, '{"ok": true}', at) if key else None
     return RunWrite(run, True, drafts, answer)
+
+
+def committed(outcome: list[EventRecord] | Exception) -> list[EventRecord]:
+    """A write's events; a write that failed fails the test with its error."""
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+async def stored_run(db: AsyncEngine, tenant: str, run_id: str) -> RunRecord:
+    run = await RunRepository(db).get(tenant, run_id)
+    assert run is not None, f"{tenant}/{run_id} is not stored"
+    return run
 
 
 def advance(write: RunWrite, status: str, *topics: str, version: int | None = None) -> RunWrite:
@@ -57,13 +71,13 @@ async def test_migrations_bring_the_schema_to_head(db: AsyncEngine) -> None:
 async def test_a_batch_commits_runs_and_events_with_per_run_seq_and_increasing_ids(db: AsyncEngine) -> None:
     a = new_run("run_a", topics=("run.received", "triage.completed", "policy.evaluated"))
     b = new_run("run_b", tenant="globex", topics=("run.received", "triage.completed"))
-    first = await write_batch(db, [a, b])
+    first = [committed(o) for o in await write_batch(db, [a, b])]
     assert [[(e.run_id, e.seq) for e in out] for out in first] == [
         [("run_a", 1), ("run_a", 2), ("run_a", 3)], [("run_b", 1), ("run_b", 2)],
     ]
     ids = [e.id for out in first for e in out]
     assert ids == sorted(ids) and len(set(ids)) == 5
-    [second] = await write_batch(db, [advance(a, "completed", "run.completed")])
+    [second] = [committed(o) for o in await write_batch(db, [advance(a, "completed", "run.completed")])]
     assert second[0].seq == 4 and second[0].id > max(ids)
 
     stored = await EventRepository(db).for_run("acme", "run_a")
@@ -72,7 +86,7 @@ async def test_a_batch_commits_runs_and_events_with_per_run_seq_and_increasing_i
     ]
     assert [e.id for e in stored] == [*ids[:3], second[0].id]
     assert stored[0].created_at == T0 and stored[0].payload == {"n": 1} and stored[0].request_id == "req-1"
-    run = await RunRepository(db).get("acme", "run_a")
+    run = await stored_run(db, "acme", "run_a")
     assert (run.status, run.version, run.last_seq) == ("completed", 2, 4)
     assert run.state == new_state(last_actor="agent:x", exception_status="received")
     assert run.sla_deadline == T0 + timedelta(hours=6)
@@ -86,10 +100,9 @@ async def test_a_stale_version_is_rejected_and_the_rest_of_the_batch_commits(db:
     fresh = advance(b, "triaged", "triage.completed")
     outcomes = await write_batch(db, [stale, fresh])
     assert isinstance(outcomes[0], WriteConflict)
-    assert [e.topic for e in outcomes[1]] == ["triage.completed"]
-    runs = RunRepository(db)
-    assert (await runs.get("acme", "run_a")).status == "triaged"
-    assert (await runs.get("acme", "run_b")).status == "triaged"
+    assert [e.topic for e in committed(outcomes[1])] == ["triage.completed"]
+    assert (await stored_run(db, "acme", "run_a")).status == "triaged"
+    assert (await stored_run(db, "acme", "run_b")).status == "triaged"
     assert [e.topic for e in await EventRepository(db).for_run("acme", "run_a")] == [
         "run.received", "triage.completed",
     ]
@@ -99,7 +112,7 @@ async def test_a_stale_version_is_rejected_and_the_rest_of_the_batch_commits(db:
 
 async def test_a_duplicate_idempotency_key_fails_only_its_own_write(db: AsyncEngine) -> None:
     [done] = await write_batch(db, [new_run("run_1", key="k-1")])
-    assert len(done) == 1
+    assert len(committed(done)) == 1
     outcomes = await write_batch(db, [
         new_run("run_2", key="k-2"), new_run("run_3", key="k-1"), new_run("run_4"),
         new_run("run_5", tenant="globex", key="k-1"),  # keys are per tenant
@@ -110,13 +123,14 @@ async def test_a_duplicate_idempotency_key_fails_only_its_own_write(db: AsyncEng
     assert await EventRepository(db).for_run("acme", "run_3") == []
     assert [r.id for r in await runs.list_for("acme")] == ["run_4", "run_2", "run_1"]
     remembered = await IdempotencyRepository(db).get("acme", "k-1")
+    assert remembered is not None
     assert (remembered.status_code, remembered.response) == (202, '{"ok": true}')
 
 
 async def test_runs_are_only_visible_to_their_tenant(db: AsyncEngine) -> None:
     await write_batch(db, [new_run("run_a", "tenant-a"), new_run("run_b", "tenant-b")])
     runs, log = RunRepository(db), EventRepository(db)
-    assert (await runs.get("tenant-a", "run_a")).tenant_id == "tenant-a"
+    assert (await stored_run(db, "tenant-a", "run_a")).tenant_id == "tenant-a"
     assert await runs.get("tenant-b", "run_a") is None
     assert [r.id for r in await runs.list_for("tenant-b")] == ["run_b"]
     assert await log.for_run("tenant-b", "run_a") == []
@@ -142,7 +156,7 @@ async def test_list_filters_by_status_workflow_and_time(db: AsyncEngine) -> None
     ])
     runs = RunRepository(db)
 
-    async def ids(**filters: object) -> list[str]:
+    async def ids(**filters: Any) -> list[str]:
         return [r.id for r in await runs.list_for("acme", **filters)]
 
     assert await ids(statuses=["paused"]) == ["run_4", "run_2"]
@@ -157,7 +171,7 @@ async def test_the_log_reads_in_order_and_within_the_tenant(db: AsyncEngine) -> 
     a = new_run("run_a", topics=("run.received", "triage.completed", "run.paused"))
     b = new_run("run_b", tenant="globex", topics=("run.received",))
     c = new_run("run_c", topics=("run.received", "run.completed"))
-    outcomes = await write_batch(db, [a, b, c])
+    outcomes = [committed(o) for o in await write_batch(db, [a, b, c])]
     acme_ids = [e.id for out in (outcomes[0], outcomes[2]) for e in out]
     log = EventRepository(db)
     assert [e.seq for e in await log.for_run("acme", "run_a", after_seq=1)] == [2, 3]

@@ -33,8 +33,8 @@ def local(fires: list[datetime], zone: ZoneInfo = BERLIN) -> list[str]:
     return [f.astimezone(zone).strftime("%m-%d %H:%M%z") for f in fires]
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_a_daily_cron_keeps_its_local_wall_time_across_both_changes() -> None:

@@ -48,7 +48,7 @@ def exception(domain: str, kind: str, code: str | None, amount: str | None = Non
     return ExceptionIn.model_validate(body).model_dump(mode="json")
 
 
-EMAIL = {"customer_email": "maria.lopez@example.com"}
+EMAIL: dict[str, Any] = {"customer_email": "maria.lopez@example.com"}  # context: any JSON value
 
 # One realistic exception per shipped playbook, and the playbook it must be matched to first.
 # The context carries every field the playbook's automatic steps fill in.

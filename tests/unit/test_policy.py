@@ -43,7 +43,8 @@ def exception(amount: str | None = "42.50") -> dict[str, Any]:
 def test_a_small_confident_low_severity_run_needs_no_approval(catalog: Catalog) -> None:
     decision = evaluate_policy("acme", triage_result(CARD), exception(), catalog)
     assert assigned(decision) == CARD
-    assert decision.playbook_name == catalog.playbook("payment-card-declined@1").name
+    card = catalog.playbook("payment-card-declined@1")
+    assert card is not None and decision.playbook_name == card.name
     assert decision.requires_approval is False
     assert decision.approval_reasons == [] and decision.gate is None and decision.notes == []
 

@@ -111,7 +111,8 @@ def test_placeholders_can_name_steps_whose_ids_contain_hyphens() -> None:
     then = {"id": "then", "name": "Then", "action": "add_comment",
             "params": {"text": "owned by {steps.first-step.outputs.owner}"}}
     outcome = walk_playbook(playbook(first, then), SCOPE, {}, NOW)
-    assert outcome.progress["then"].outputs["comment"] == "owned by queue:ops"
+    outputs = outcome.progress["then"].outputs
+    assert outputs is not None and outputs["comment"] == "owned by queue:ops"
 
 
 def test_a_stepwise_walk_takes_only_the_steps_it_is_granted() -> None:
