@@ -9,6 +9,7 @@ import pytest
 
 from domain.errors import LoopConflict, RunNotFound
 from tests.pipeline.carrier_tool import catalog_with, run_through
+from tests.stored import stored_run
 
 
 async def test_a_dry_run_does_not_make_the_worker_drop_a_queued_run(sqlite_db, clock, tmp_path, carrier):
@@ -17,7 +18,7 @@ async def test_a_dry_run_does_not_make_the_worker_drop_a_queued_run(sqlite_db, c
     assert run.status == "resolving"  # the claim is committed and the run queued for a worker
     await engine.run_next_step("globex", run.id, execute=False)
     await engine.drain()
-    done = await engine.runs.get("globex", run.id)
+    done = await stored_run(engine.runs, "globex", run.id)
     await engine.stop()
     assert tool.requests and done.status == "completed"
 
@@ -35,7 +36,7 @@ async def test_another_tenant_naming_a_run_gets_404_and_changes_nothing(sqlite_d
     finally:
         tool.hang.set()
         await engine.drain()
-    done = await engine.runs.get("globex", run.id)
+    done = await stored_run(engine.runs, "globex", run.id)
     await engine.stop()
     assert done.status == "completed"
 
@@ -52,6 +53,6 @@ async def test_a_recalculation_waits_for_a_tool_call_in_flight(sqlite_db, clock,
     finally:
         tool.hang.set()
         await engine.drain()
-    done = await engine.runs.get("globex", run.id)
+    done = await stored_run(engine.runs, "globex", run.id)
     await engine.stop()
     assert done.status == "completed" and len(tool.requests) == 1

@@ -13,6 +13,7 @@ from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
 from pipeline.start_request import StartRequest
 from tests.api.conftest import exception_body
+from tests.stored import stored_run
 
 
 async def test_a_gate_that_allows_other_decisions_still_approves_only_on_approve(db, catalog, clock):
@@ -31,6 +32,6 @@ async def test_a_gate_that_allows_other_decisions_still_approves_only_on_approve
         with pytest.raises(ValidationFailed) as refused:
             await engine.resume("acme", "exception_pipeline", run.id, {"decision": "escalate"}, actor="user:y")
         assert refused.value.details[0]["field"] == "payload.decision"
-        assert (await engine.runs.get("acme", run.id)).status == "paused"
+        assert (await stored_run(engine.runs, "acme", run.id)).status == "paused"
     finally:
         await engine.stop()

@@ -16,6 +16,7 @@ from config.catalog import Catalog
 from config.policies import DEFAULT_GATE_SCHEMA
 from domain.errors import RunNotFound, RunNotPaused, ValidationFailed
 from domain.run_state import new_state
+from domain.topics import Topic
 from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
 from pipeline.stages import triage_stage
@@ -24,6 +25,7 @@ from pipeline.transition import Transition
 from store.events import EventRepository
 from store.records import RunRecord
 from store.writer import write_batch
+from tests.stored import stored_run
 
 WORKFLOW = "exception_pipeline"
 COMPLETED = [
@@ -76,7 +78,7 @@ async def start(engine: PipelineEngine, clock: Any, amount: str = "42.50", tenan
     run = await engine.start_run(StartRequest(tenant, WORKFLOW, card_declined(clock, amount), actor="user:ana",
                                               trigger_type="api"))
     await settle(engine)
-    return await engine.runs.get(tenant, run.id)
+    return await stored_run(engine.runs, tenant, run.id)
 
 
 async def test_a_small_card_decline_completes_on_every_backend(db: AsyncEngine, engines, clock) -> None:
@@ -84,8 +86,9 @@ async def test_a_small_card_decline_completes_on_every_backend(db: AsyncEngine, 
     run = await start(engine, clock)
     assert run.status == "completed"
     assert await topics(db, run) == COMPLETED
-    assert (run.state.policy.playbook_id, run.state.policy.playbook_version) == ("payment-card-declined", 1)
-    assert run.state.feedback.human_interventions == 0
+    policy, feedback = run.state.policy, run.state.feedback
+    assert policy is not None and (policy.playbook_id, policy.playbook_version) == ("payment-card-declined", 1)
+    assert feedback is not None and feedback.human_interventions == 0
 
 
 async def test_a_small_card_decline_completes_with_feedback(sqlite_db: AsyncEngine, engines, clock) -> None:
@@ -93,6 +96,7 @@ async def test_a_small_card_decline_completes_with_feedback(sqlite_db: AsyncEngi
     run = await start(engine, clock)
     assert (run.status, run.last_seq, run.pause_expires_at) == ("completed", len(COMPLETED), None)
     feedback = run.state.feedback
+    assert feedback is not None
     assert (feedback.outcome, feedback.total_steps, feedback.completed_steps) == ("completed", 3, 3)
     log = await EventRepository(sqlite_db).for_run("acme", run.id)
     step = [e.payload for e in log if e.topic == "playbook.step_completed"][1]
@@ -112,7 +116,7 @@ async def test_a_large_amount_pauses_with_the_reason_and_what_to_send(sqlite_db,
     assert await topics(sqlite_db, run) == PAUSED
     pause = run.state.pause
     expires = clock.now + timedelta(minutes=120)
-    assert pause.gate == "ops_lead_approval"
+    assert pause is not None and pause.gate == "ops_lead_approval"
     assert "amount 7500 USD is at or over 5000" in pause.reason
     assert (pause.requested_at, pause.expires_at) == (clock.now, expires)
     assert pause.payload_schema == DEFAULT_GATE_SCHEMA
@@ -198,7 +202,7 @@ async def test_a_restart_finishes_runs_left_mid_pipeline_exactly_once(sqlite_db,
             state=new_state(), sla_deadline=None, pause_expires_at=None, created_at=clock.now, updated_at=clock.now,
         )
         t = Transition(run, clock.now)
-        t.emit("run.received", "user:ana", {"trigger_type": "api", "exception": run.exception})
+        t.emit(Topic.RUN_RECEIVED, "user:ana", {"trigger_type": "api", "exception": run.exception})
         if stop_after_triage:
             triage_stage(t, catalog)
         writes.append(t.write(is_new=True))

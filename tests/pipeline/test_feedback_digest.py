@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.catalog import Catalog
 from domain.run_state import StepRecord, StepStatus, new_state
+from domain.topics import Topic
 from eventbus import InProcessBus
 from pipeline import feedback_digest as digest_module
 from pipeline.engine import PipelineEngine
@@ -26,6 +27,7 @@ from pipeline.transition import Transition
 from store.events import EventRepository
 from store.records import RunRecord
 from store.writer import write_batch
+from tests.stored import stored_run
 
 WORKFLOW = "exception_pipeline"
 CARD = "payment-card-declined"
@@ -45,7 +47,7 @@ class Scene:
         run = await self.engine.start_run(StartRequest(tenant, WORKFLOW, payment(code, amount), actor="user:ana",
                                                        trigger_type="api"))
         await asyncio.wait_for(self.engine.drain(), timeout=30)
-        return await self.engine.runs.get(tenant, run.id)
+        return await stored_run(self.engine.runs, tenant, run.id)
 
     async def failed(self, name: str, reason: str, minutes: float, *, policy: bool = True,
                      steps_done: int = 0) -> None:
@@ -57,7 +59,7 @@ class Scene:
             state=new_state(), sla_deadline=None, pause_expires_at=None, created_at=created, updated_at=created,
         )
         t = Transition(run, self.clock.now)
-        t.emit("run.received", "user:ana", {"trigger_type": "api", "exception": run.exception})
+        t.emit(Topic.RUN_RECEIVED, "user:ana", {"trigger_type": "api", "exception": run.exception})
         triage_stage(t, self.engine.catalog)
         if policy:
             policy_stage(t, self.engine.catalog)
@@ -70,6 +72,7 @@ class Scene:
         request = StartRequest("acme", "feedback_digest", params, actor="system:test", trigger_type="manual")
         run = await self.runner.launch(request, "feedback_digest")
         final = await asyncio.wait_for(self.runner.wait(run.id), timeout=30)
+        assert final is not None
         assert final.status == "completed", final.state.error
         log = await EventRepository(self.db).for_run("acme", run.id)
         [digest] = [e.payload for e in log if e.topic == "feedback.digest"]

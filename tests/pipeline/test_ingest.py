@@ -53,6 +53,7 @@ class Harness:
         run = await self.runner.launch(request, "ingest")
         final = await asyncio.wait_for(self.runner.wait(run.id), timeout=30)
         await asyncio.wait_for(self.engine.drain(), timeout=30)
+        assert final is not None
         return final
 
     async def events(self, run: RunRecord, topic: str) -> list[dict[str, Any]]:

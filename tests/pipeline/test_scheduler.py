@@ -6,7 +6,7 @@ between a fire's run and the schedule's save)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -110,7 +110,7 @@ async def nodes(catalog: Catalog, clock: Any, tmp_path: Path) -> AsyncIterator[C
     settings = Settings(data_dir=tmp_path / "data", engine_workers=2, scheduler_enabled=False)
 
     async def make(
-        db: AsyncEngine, *, declared: list[DeclaredSchedule] = (), kinds: dict[str, JobKind] = JOB_KINDS,
+        db: AsyncEngine, *, declared: Sequence[DeclaredSchedule] = (), kinds: dict[str, JobKind] = JOB_KINDS,
         jitter: Callable[[float], float] | None = None,
     ) -> Node:
         options: dict[str, Any] = {"jitter": jitter} if jitter else {}
@@ -555,7 +555,7 @@ async def test_a_crash_between_the_run_and_the_schedule_save_does_not_fire_twice
     await first.service.create(TENANT, "hourly", settings(), ACTOR)
     save = ScheduleRepository.save
 
-    async def crash_on_fire(self, record, *, is_new, log=()):  # type: ignore[no-untyped-def]
+    async def crash_on_fire(self, record, *, is_new, log=()):
         """The store dies after a fire's run is committed, before the schedule is saved."""
         if any(e.kind == "fired" for e in log):
             raise ConnectionError("the process died here")

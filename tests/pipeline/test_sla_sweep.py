@@ -105,6 +105,7 @@ async def sweepers(catalog: Catalog, clock: Any, tmp_path: Path) -> AsyncIterato
 
 
 def counts(job: RunRecord) -> dict[str, int]:
+    assert job.state.summary is not None, job.state.error
     return {k: v for k, v in job.state.summary["counts"].items() if v}
 
 
@@ -311,7 +312,7 @@ async def test_a_run_a_human_decides_while_the_sweep_runs_is_left_alone(db, swee
         await s.engine.resume("globex", WORKFLOW, near.id, {"decision": "reject", "reason": "no"}, actor="user:lead")
         return found
 
-    runs.expired_pauses, runs.sla_due = expired_then_decided, due_then_decided  # type: ignore[method-assign]
+    runs.expired_pauses, runs.sla_due = expired_then_decided, due_then_decided
     job = await s.sweep("globex")
     assert [r.id for r in await real_expired("globex", clock.now)] == []
     assert (await s.get(expiring)).status == "completed"
@@ -326,7 +327,8 @@ async def test_overlapping_sweeps_act_on_an_expired_approval_once(db, sweepers, 
     s = await sweepers(db)
     run = await s.start("acme", "7500")
     clock.advance(minutes=121)
-    real_expired, inner = s.engine.runs.expired_pauses, []
+    real_expired = s.engine.runs.expired_pauses
+    inner: list[Any] = []  # None while the inner sweep runs (so it does not start another), then its job
 
     async def another_sweep_acts_first(*args: Any, **kwargs: Any) -> list[RunRecord]:
         found = await real_expired(*args, **kwargs)
@@ -335,7 +337,7 @@ async def test_overlapping_sweeps_act_on_an_expired_approval_once(db, sweepers, 
             inner[0] = await s.sweep("acme")
         return found
 
-    s.engine.runs.expired_pauses = another_sweep_acts_first  # type: ignore[method-assign]
+    s.engine.runs.expired_pauses = another_sweep_acts_first
     outer = await s.sweep("acme")
     assert counts(inner[0]) == {"runs_checked": 1, "reassigned": 1}
     assert counts(outer) == {"runs_checked": 1, "unchanged": 1}  # the extended expiry is in the future now

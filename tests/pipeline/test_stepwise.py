@@ -29,7 +29,8 @@ STEPS = ["hold", "assign", "note"]
 def stepwise_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     config = config_with(tmp_path_factory.mktemp("stepwise") / "config", {"zz-stepwise.yaml": STEPWISE_PLAYBOOK})
     catalog = load_catalog(config)
-    assert catalog.problems == [] and catalog.playbook("zz-stepwise@3").mode == "stepwise"
+    playbook = catalog.playbook("zz-stepwise@3")
+    assert catalog.problems == [] and playbook is not None and playbook.mode == "stepwise"
     return catalog
 
 
@@ -75,7 +76,8 @@ async def test_a_stepwise_run_stops_after_policy_with_its_first_step_ready(db: A
     engine, _ = await engines(db)
     run = await start(engine, clock)
     assert (run.status, run.state.awaiting_next_step) == ("resolving", True)
-    assert (run.state.policy.playbook_id, run.state.policy.playbook_version) == ("zz-stepwise", 3)
+    policy = run.state.policy
+    assert policy is not None and (policy.playbook_id, policy.playbook_version) == ("zz-stepwise", 3)
     assert [run.state.step_status(step) for step in STEPS] == [StepStatus.READY] + [StepStatus.PENDING] * (
         len(STEPS) - 1)  # the first step is marked ready: the one run-next-step takes
     log = await events(db, run)

@@ -14,6 +14,7 @@ from pipeline.engine import PipelineEngine
 from store.events import EventRepository
 from tests.config_copies import config_with
 from tests.pipeline.carrier_tool import PLAYBOOK, catalog_with, run_through
+from tests.stored import stored_run
 
 
 async def test_the_tool_is_called_once_with_the_resolved_input_and_its_answer_feeds_later_steps(
@@ -25,10 +26,10 @@ async def test_the_tool_is_called_once_with_the_resolved_input_and_its_answer_fe
     await engine.drain()
     await engine.stop()
     assert tool.requests == [{"key": f"{run.id}:file-claim", "body": {"reference": "ch_77", "amount": "42.50"}}]
-    done = await engine.runs.get("globex", run.id)
+    done = await stored_run(engine.runs, "globex", run.id)
     assert done.status == "completed"
     assert done.state.steps["file-claim"].outputs == {"claim_id": "CLM-1"}
-    assert done.state.steps["note"].outputs["comment"] == "claim CLM-1 filed"
+    assert done.state.steps["note"].outputs == {"comment": "claim CLM-1 filed"}
     topics = [e.topic for e in await EventRepository(sqlite_db).for_run("globex", run.id)]
     assert topics.index("playbook.step_started") < topics.index("playbook.step_completed")
 
@@ -39,7 +40,7 @@ async def test_transient_failures_are_retried_with_backoff(sqlite_db, clock, tmp
     engine, run = await run_through(sqlite_db, catalog_with(tmp_path, url), clock)
     await engine.drain()
     await engine.stop()
-    done = await engine.runs.get("globex", run.id)
+    done = await stored_run(engine.runs, "globex", run.id)
     assert done.status == "completed" and done.state.steps["file-claim"].attempts == 3
     assert len(tool.requests) == 3 and {r["key"] for r in tool.requests} == {f"{run.id}:file-claim"}
 
@@ -52,11 +53,12 @@ async def test_a_tool_that_keeps_failing_fails_or_pauses_the_run(sqlite_db, cloc
     engine, run = await run_through(sqlite_db, catalog_with(tmp_path, url, on_failure=on_failure), clock)
     await engine.drain()
     await engine.stop()
-    done = await engine.runs.get("globex", run.id)
+    done = await stored_run(engine.runs, "globex", run.id)
     assert done.status == status and len(tool.requests) == 3
-    assert "failed after 3 attempt(s)" in done.state.steps["file-claim"].error
+    assert "failed after 3 attempt(s)" in (done.state.steps["file-claim"].error or "")
     if status == "paused":
-        assert done.state.pause.gate == "step_failed" and done.state.pause.step_id == "file-claim"
+        pause = done.state.pause
+        assert pause is not None and (pause.gate, pause.step_id) == ("step_failed", "file-claim")
 
 
 async def test_a_refusal_is_not_retried(sqlite_db, clock, tmp_path, carrier):
@@ -66,7 +68,7 @@ async def test_a_refusal_is_not_retried(sqlite_db, clock, tmp_path, carrier):
     await engine.drain()
     await engine.stop()
     assert len(tool.requests) == 1
-    assert (await engine.runs.get("globex", run.id)).status == "failed"
+    assert (await stored_run(engine.runs, "globex", run.id)).status == "failed"
 
 
 @pytest.mark.parametrize("idempotent", [False, True])
@@ -87,13 +89,13 @@ async def test_a_call_cut_short_by_a_crash_is_repeated_only_for_an_idempotent_to
     assert await restarted.start() == 1
     await restarted.drain()
     await restarted.stop()
-    done = await restarted.runs.get("globex", run.id)
+    done = await stored_run(restarted.runs, "globex", run.id)
     keys = [r["key"] for r in tool.requests]
     if idempotent:
         assert keys == [f"{run.id}:file-claim"] * 2 and done.status == "completed"
     else:
         assert keys == [f"{run.id}:file-claim"] and done.status == "failed"
-        assert "outcome is unknown" in done.state.steps["file-claim"].error
+        assert "outcome is unknown" in (done.state.steps["file-claim"].error or "")
 
 
 def test_a_playbook_calling_an_unregistered_tool_is_reported_at_its_line(tmp_path):
@@ -108,7 +110,7 @@ async def test_a_python_tool_registered_by_entry_point_is_called(monkeypatch):
     from importlib.metadata import EntryPoint
 
     import agents.tool_client as tool_client
-    from agents.tool_client import ToolClient
+    from agents.tool_client import ToolClient, ToolFailed
     from config.tools import ToolRegistry
 
     calls: list[dict[str, Any]] = []
@@ -127,6 +129,6 @@ async def test_a_python_tool_registered_by_entry_point_is_called(monkeypatch):
     client = ToolClient(tools)
     assert await client.call("fx", {"pair": "EURUSD"}, idempotency_key="r:s") == ({"rate": 1.08}, 1)
     assert calls == [{"pair": "EURUSD"}]
-    with pytest.raises(Exception, match="no entry point 'nowhere'") as refused:
+    with pytest.raises(ToolFailed, match="no entry point 'nowhere'") as refused:
         await client.call("missing", {}, idempotency_key="r:s")
     assert refused.value.attempts == 1  # a missing entry point is not retried

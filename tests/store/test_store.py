@@ -18,6 +18,7 @@ from store.records import EventDraft, EventRecord, IdempotentResponse, RunRecord
 from store.runs import RunRepository
 from store.tables import runs as runs_table
 from store.writer import WriteConflict, write_batch
+from tests.stored import stored_run
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -42,12 +43,6 @@ def committed(outcome: list[EventRecord] | Exception) -> list[EventRecord]:
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
-
-
-async def stored_run(db: AsyncEngine, tenant: str, run_id: str) -> RunRecord:
-    run = await RunRepository(db).get(tenant, run_id)
-    assert run is not None, f"{tenant}/{run_id} is not stored"
-    return run
 
 
 def advance(write: RunWrite, status: str, *topics: str, version: int | None = None) -> RunWrite:
@@ -86,7 +81,7 @@ async def test_a_batch_commits_runs_and_events_with_per_run_seq_and_increasing_i
     ]
     assert [e.id for e in stored] == [*ids[:3], second[0].id]
     assert stored[0].created_at == T0 and stored[0].payload == {"n": 1} and stored[0].request_id == "req-1"
-    run = await stored_run(db, "acme", "run_a")
+    run = await stored_run(RunRepository(db), "acme", "run_a")
     assert (run.status, run.version, run.last_seq) == ("completed", 2, 4)
     assert run.state == new_state(last_actor="agent:x", exception_status="received")
     assert run.sla_deadline == T0 + timedelta(hours=6)
@@ -101,8 +96,8 @@ async def test_a_stale_version_is_rejected_and_the_rest_of_the_batch_commits(db:
     outcomes = await write_batch(db, [stale, fresh])
     assert isinstance(outcomes[0], WriteConflict)
     assert [e.topic for e in committed(outcomes[1])] == ["triage.completed"]
-    assert (await stored_run(db, "acme", "run_a")).status == "triaged"
-    assert (await stored_run(db, "acme", "run_b")).status == "triaged"
+    assert (await stored_run(RunRepository(db), "acme", "run_a")).status == "triaged"
+    assert (await stored_run(RunRepository(db), "acme", "run_b")).status == "triaged"
     assert [e.topic for e in await EventRepository(db).for_run("acme", "run_a")] == [
         "run.received", "triage.completed",
     ]
@@ -130,7 +125,7 @@ async def test_a_duplicate_idempotency_key_fails_only_its_own_write(db: AsyncEng
 async def test_runs_are_only_visible_to_their_tenant(db: AsyncEngine) -> None:
     await write_batch(db, [new_run("run_a", "tenant-a"), new_run("run_b", "tenant-b")])
     runs, log = RunRepository(db), EventRepository(db)
-    assert (await stored_run(db, "tenant-a", "run_a")).tenant_id == "tenant-a"
+    assert (await stored_run(RunRepository(db), "tenant-a", "run_a")).tenant_id == "tenant-a"
     assert await runs.get("tenant-b", "run_a") is None
     assert [r.id for r in await runs.list_for("tenant-b")] == ["run_b"]
     assert await log.for_run("tenant-b", "run_a") == []
