@@ -50,6 +50,15 @@ def _v1_step(record: State) -> State:
     return record
 
 
+V1_DEFAULT_DECIDERS = ["role:approver", "role:admin"]
+"""Who decided a v1 pause that recorded no deciders (the first releases' default; the same as
+``config.policies.DEFAULT_DECIDERS``, which a test keeps equal)."""
+
+
+def _v1_pause(pause: State) -> State:
+    return {"deciders": list(V1_DEFAULT_DECIDERS), **pause}
+
+
 def _v1_feedback(feedback: State) -> State:
     feedback = dict(feedback)
     playbook_id, version = split_playbook_key(feedback.pop("playbook", None))
@@ -70,6 +79,8 @@ def v1_to_v2(state: State) -> State:
         out["triage"] = _v1_triage(dict(out["triage"]))
     if isinstance(out.get("policy"), dict):
         out["policy"] = _v1_policy(dict(out["policy"]))
+    if isinstance(out.get("pause"), dict):
+        out["pause"] = _v1_pause(out["pause"])
     if isinstance(out.get("steps"), dict):
         out["steps"] = {sid: _v1_step(rec) for sid, rec in out["steps"].items()}
     if "steps_total" in out:

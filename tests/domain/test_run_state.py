@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from config.policies import DEFAULT_DECIDERS
 from domain.run_state import (
     CURRENT_SCHEMA_VERSION,
     Approval,
@@ -34,7 +35,7 @@ from domain.run_state import (
     replaced,
 )
 from domain.state_codec import StateTooNew, state_from_builtins
-from domain.upcasters import split_playbook_key
+from domain.upcasters import V1_DEFAULT_DECIDERS, split_playbook_key
 from store.types import dumps_json
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -230,3 +231,13 @@ def test_any_step_statuses_round_trip(statuses: dict[str, StepStatus]) -> None:
     assert back.steps == steps
     assert {sid: back.step_status(sid) for sid in statuses} == statuses
     assert all(type(record.status) is StepStatus for record in back.steps.values())
+
+
+def test_a_v1_pause_that_recorded_no_deciders_gets_the_default_ones() -> None:
+    """The first releases read a pause without ``deciders`` as the default deciders; so does
+    the upgrade, with the same default as the config."""
+    requested = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    v1 = {"pause": {"gate": "ops_lead_approval", "reason": "amount", "requested_at": requested.isoformat(),
+                    "expires_at": (requested + timedelta(hours=4)).isoformat(), "payload_schema": {}}}
+    state = state_from_builtins(v1)
+    assert state.pause is not None and state.pause.deciders == list(DEFAULT_DECIDERS) == V1_DEFAULT_DECIDERS
