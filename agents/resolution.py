@@ -47,15 +47,6 @@ def prerequisites(playbook: Playbook, index: int) -> list[str]:
     return [playbook.steps[index - 1].id] if index else []
 
 
-def status_of(progress: dict[str, StepRecord], step_id: str) -> StepStatus:
-    record = progress.get(step_id)
-    return record.status if record is not None else StepStatus.PENDING
-
-
-def is_ready(playbook: Playbook, index: int, progress: dict[str, StepRecord]) -> bool:
-    return all(status_of(progress, dep) in STEP_DONE for dep in prerequisites(playbook, index))
-
-
 def _waiting_status(step: Step) -> StepStatus:
     return StepStatus.WAITING_FOR_INPUT if step.type == "human" else StepStatus.WAITING_FOR_SIGNAL
 
@@ -76,20 +67,25 @@ def walk_playbook(
     if not progress:
         outcome.events.append((Topic.PLAYBOOK_STARTED, {**fields, "total_steps": len(playbook.steps)}))
     outputs = {sid: {"outputs": rec.outputs or {}} for sid, rec in steps.items()}
-    outcome.failed_step = next((s.id for s in playbook.steps if status_of(steps, s.id) == StepStatus.FAILED), None)
+    statuses = {sid: rec.status for sid, rec in steps.items()}
+    """Kept beside ``steps`` as each record changes: the walk reads statuses far more than it writes."""
+    waits_for = [prerequisites(playbook, index) for index in range(len(playbook.steps))]
+    outcome.failed_step = next((s.id for s in playbook.steps if statuses.get(s.id) == StepStatus.FAILED), None)
     if outcome.failed_step is not None:
         outcome.error = f"step {outcome.failed_step}: {steps[outcome.failed_step].error or 'failed'}"
     advanced = True
     while advanced and outcome.failed_step is None and outcome.next_step is None:
         advanced = False
         for order, step in enumerate(playbook.steps, start=1):
-            if status_of(steps, step.id) not in TAKEABLE or not is_ready(playbook, order - 1, steps):
+            if statuses.get(step.id, StepStatus.PENDING) not in TAKEABLE or not all(
+                    statuses.get(dep) in STEP_DONE for dep in waits_for[order - 1]):
                 continue
             if budget is not None:
                 if budget == 0:  # marked ready, so the run shows which step the next grant takes
                     outcome.next_step = step.id
-                    if status_of(steps, step.id) == StepStatus.PENDING:
+                    if step.id not in statuses:
                         steps[step.id] = StepRecord(status=StepStatus.READY, order=order, since=now)
+                        statuses[step.id] = StepStatus.READY
                     break
                 budget -= 1
             advanced = True
@@ -98,12 +94,14 @@ def walk_playbook(
                 payload = resolve(step.params.get("input", {}), {**scope, "steps": outputs}, [])
                 steps[step.id] = StepRecord(status=StepStatus.IN_PROGRESS, order=order, since=now,
                                             tool=step.params["tool"], input=payload)
+                statuses[step.id] = StepStatus.IN_PROGRESS
                 outcome.events.append((Topic.PLAYBOOK_STEP_STARTED, {
                     **step_fields, "action_type": step.action, "tool": step.params["tool"], "input": payload,
                 }))
                 continue
             if step.action not in EXECUTORS:
                 steps[step.id] = StepRecord(status=_waiting_status(step), order=order, since=now)
+                statuses[step.id] = steps[step.id].status
                 outcome.events.append((Topic.PLAYBOOK_STEP_WAITING, {
                     **step_fields, "step_type": step.type, "action_type": step.action, "assignee": step.assignee,
                     "output_contract": _contract(step),
@@ -115,6 +113,7 @@ def walk_playbook(
                 result = EXECUTORS[step.action](params)
             except ValueError as exc:
                 steps[step.id] = StepRecord(status=StepStatus.FAILED, order=order, error=str(exc), failed_at=now)
+                statuses[step.id] = StepStatus.FAILED
                 outcome.failed_step, outcome.error = step.id, f"step {step.id}: {exc}"
                 outcome.events.append((Topic.PLAYBOOK_STEP_FAILED, {
                     **step_fields, "action_type": step.action, "error": str(exc), "on_failure": step.on_failure,
@@ -123,6 +122,7 @@ def walk_playbook(
             notes = result.notes + (f" (no value for {', '.join(unresolved)})" if unresolved else "")
             steps[step.id] = StepRecord(status=StepStatus.COMPLETED, order=order, outputs=result.outputs,
                                         completed_at=now, completed_by=ACTOR)
+            statuses[step.id] = StepStatus.COMPLETED
             outputs[step.id] = {"outputs": result.outputs}
             outcome.run_changes.update(result.run_changes)
             outcome.events.append((Topic.PLAYBOOK_STEP_COMPLETED, {
@@ -133,11 +133,11 @@ def walk_playbook(
         failed = playbook.step(outcome.failed_step)
         outcome.status = "paused" if failed is not None and failed.on_failure == "pause" else "failed"
         return outcome
-    outcome.waiting_steps = [s.id for s in playbook.steps if status_of(steps, s.id) in STEP_WAITING]
-    outcome.calling_steps = [s.id for s in playbook.steps if status_of(steps, s.id) == StepStatus.IN_PROGRESS]
+    outcome.waiting_steps = [s.id for s in playbook.steps if statuses.get(s.id) in STEP_WAITING]
+    outcome.calling_steps = [s.id for s in playbook.steps if statuses.get(s.id) == StepStatus.IN_PROGRESS]
     if outcome.calling_steps:
         outcome.status = "calling"
-    elif all(status_of(steps, s.id) in STEP_DONE for s in playbook.steps):
+    elif all(statuses.get(s.id) in STEP_DONE for s in playbook.steps):
         last = steps[playbook.steps[-1].id]
         outcome.events.append((Topic.PLAYBOOK_COMPLETED, {
             **fields, "total_steps": len(playbook.steps), "completed_by": last.completed_by or ACTOR,
