@@ -18,7 +18,15 @@ import msgspec
 import orjson
 from pydantic import BaseModel
 
-from domain.run_state import Feedback, PlaybookCandidate, PolicyDecision, StepRecord, StepStatus, TriageResult, new_state
+from domain.run_state import (
+    Feedback,
+    PlaybookCandidate,
+    PolicyDecision,
+    StepRecord,
+    StepStatus,
+    TriageResult,
+    new_state,
+)
 from domain.state_codec import encode_state, state_from_builtins
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
@@ -132,8 +140,9 @@ def pydantic_models() -> bytes:
 def dicts() -> bytes:
     state: dict[str, Any] = {"triage": {**TRIAGE, "candidates": [dict(CANDIDATE)]}}
     state["policy"] = dict(POLICY)
-    state["steps"] = {f"s{i}": {"status": "completed", "order": i, "outputs": {"k": i}, "completed_at": NOW.isoformat(),
-                                "completed_by": "agent:resolution"} for i in range(STEPS)}
+    state["steps"] = {f"s{i}": {"status": "completed", "order": i, "outputs": {"k": i},
+                                "completed_at": NOW.isoformat(), "completed_by": "agent:resolution"}
+                      for i in range(STEPS)}
     state["steps_total"], state["last_actor"] = STEPS, "agent:feedback"
     state["feedback"] = dict(FEEDBACK)
     return orjson.dumps(state)
