@@ -98,23 +98,23 @@ class PState(BaseModel):
     feedback: PFeedback | None = None
 
 
-TRIAGE = {
+TRIAGE: dict[str, Any] = {
     "source": "rules", "rule_id": "card-declined", "domain": "payments", "exception_type": "payment.failed",
     "severity": "medium", "confidence": 0.9, "sla_minutes_remaining": 240.0, "tags": ["card"],
     "reasons": ["rule card-declined"], "suggested_playbook_id": "payment-card-declined",
     "suggested_playbook_version": 1, "playbook_reasoning": "matched domain and type",
 }
-POLICY = {
+POLICY: dict[str, Any] = {
     "playbook_id": "payment-card-declined", "playbook_version": 1, "playbook_name": "Card declined",
     "reasoning": "matched domain and type", "notes": [], "requires_approval": False, "approval_reasons": [],
     "gate": None,
 }
-FEEDBACK = {
+FEEDBACK: dict[str, Any] = {
     "outcome": "completed", "duration_seconds": 0.01, "playbook_id": "payment-card-declined", "playbook_version": 1,
     "total_steps": STEPS, "completed_steps": STEPS, "human_interventions": 0, "last_actor": "agent:feedback",
     "severity": "medium", "triage_confidence": 0.9, "approval_required": False,
 }
-CANDIDATE = {"playbook_id": "payment-card-declined", "playbook_version": 1, "reasoning": "matched domain and type"}
+CANDIDATE: dict[str, Any] = {"playbook_id": "payment-card-declined", "playbook_version": 1, "reasoning": "matched domain and type"}
 
 
 def ours() -> bytes:
