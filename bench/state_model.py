@@ -114,7 +114,9 @@ FEEDBACK: dict[str, Any] = {
     "total_steps": STEPS, "completed_steps": STEPS, "human_interventions": 0, "last_actor": "agent:feedback",
     "severity": "medium", "triage_confidence": 0.9, "approval_required": False,
 }
-CANDIDATE: dict[str, Any] = {"playbook_id": "payment-card-declined", "playbook_version": 1, "reasoning": "matched domain and type"}
+CANDIDATE: dict[str, Any] = {
+    "playbook_id": "payment-card-declined", "playbook_version": 1, "reasoning": "matched domain and type",
+}
 
 
 def ours() -> bytes:
