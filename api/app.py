@@ -52,6 +52,7 @@ from store.database import migrate, open_engine
 from store.events import EventRepository
 from store.idempotency import IdempotencyRepository
 from store.runs import RunRepository
+from store.sole_process import sole_process
 
 log = structlog.get_logger(__name__)
 ROUTE_TABLES = [
@@ -79,14 +80,16 @@ async def auth_middleware(
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    db = open_engine(app[SETTINGS].resolved_database_url)
-    await migrate(db)
-    app[DB] = db
-    app[RUNS] = RunRepository(db)
-    app[EVENTS] = EventRepository(db)
-    app[IDEMPOTENCY] = IdempotencyRepository(db)
-    yield
-    await db.dispose()
+    url = app[SETTINGS].resolved_database_url
+    with sole_process(url):  # a second server on the same SQLite file refuses to start
+        db = open_engine(url)
+        await migrate(db)
+        app[DB] = db
+        app[RUNS] = RunRepository(db)
+        app[EVENTS] = EventRepository(db)
+        app[IDEMPOTENCY] = IdempotencyRepository(db)
+        yield
+        await db.dispose()
 
 
 async def _pipeline(app: web.Application) -> AsyncIterator[None]:

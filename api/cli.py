@@ -22,6 +22,7 @@ from api.tokens import TokenService
 from config.settings import SETTINGS_FILE_ENV, Settings
 from pipeline.gc_tuning import tune_garbage_collector
 from store.database import migrate, open_engine, schema_status
+from store.sole_process import DatabaseInUse
 
 DEMO_ROLES = ["viewer", "operator", "approver", "admin"]
 
@@ -67,8 +68,12 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"Autopilot is running on {base}", flush=True)
 
     app.on_startup.append(announce)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=10,
-                access_log_class=AccessLogger)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=10,
+                    access_log_class=AccessLogger)
+    except DatabaseInUse as exc:
+        print(f"autopilot serve: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -28,15 +28,24 @@ _update_run = (
 _next_pg_ids = text(
     "SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :n)"
 )
+EVENT_ORDER_LOCK = 0x4175746F  # "Auto": the advisory lock every event-writing transaction takes
+_take_event_order = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 async def _allocate_event_ids(conn: AsyncConnection, n: int) -> list[int]:
-    """Global ids for ``n`` new events, assigned before the insert so it needs no RETURNING.
+    """Global ids for ``n`` new events, assigned before the insert so it needs no RETURNING, and
+    in commit order, so a reader that has seen id N has seen every committed id below it.
 
     SQLite: the caller already wrote in this transaction, so it holds the database's only
-    write lock and ``max(id)`` cannot move under it. PostgreSQL: the serial's sequence.
+    write lock and ``max(id)`` cannot move under it. PostgreSQL: a sequence alone hands out ids
+    in the order transactions ask, not the order they commit, so two processes could commit
+    ids 7 and 6 in that order and a stream past 7 would never see 6. Each transaction first
+    takes a transaction-level advisory lock, held until it commits or rolls back, and only then
+    draws from the sequence: the next transaction draws after this one's commit, so ids are
+    issued in commit order across every process on the database.
     """
     if conn.dialect.name == "postgresql":
+        await conn.execute(_take_event_order, {"key": EVENT_ORDER_LOCK})
         return list((await conn.execute(_next_pg_ids, {"n": n})).scalars())
     start = (await conn.execute(select(func.coalesce(func.max(events.c.id), 0)))).scalar_one()
     return list(range(start + 1, start + 1 + n))
