@@ -10,7 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -20,14 +20,21 @@ from store.types import dumps_json
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file an SQLite URL names; ``None`` for another database or an in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).resolve()
+
+
 def open_engine(url: str, **options: object) -> AsyncEngine:
     """An async engine; SQLite gets WAL, NORMAL sync and a busy timeout, and its folder created."""
     options.setdefault("json_serializer", dumps_json)
     options.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if (path := sqlite_file(url)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **options)
 
         @event.listens_for(engine.sync_engine, "connect")

@@ -9,21 +9,12 @@ import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from store.database import sqlite_file
 
 
 class DatabaseInUse(RuntimeError):
     """Another process serves this SQLite file."""
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file an SQLite URL names; ``None`` for another database or an in-memory one."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return Path(parsed.database).resolve()
 
 
 @contextmanager

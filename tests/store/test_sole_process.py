@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from store.sole_process import DatabaseInUse, sole_process, sqlite_file
+from store.database import sqlite_file
+from store.sole_process import DatabaseInUse, sole_process
 
 
 def test_a_second_holder_of_the_same_file_is_refused_and_told_who_holds_it(tmp_path: Path) -> None:
