@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from pipeline.transition import Transition
 from store.events import EventRepository
 from store.records import RunRecord
 from store.writer import write_batch
+from tests.pipeline.engines import Engines
 from tests.stored import stored_run
 
 WORKFLOW = "exception_pipeline"
@@ -46,21 +47,8 @@ def card_declined(clock: Any, amount: str = "42.50") -> dict[str, Any]:
 
 
 @pytest.fixture
-async def engines(catalog: Catalog, clock: Any) -> AsyncIterator[Callable[..., Any]]:
-    """Start engines on a database; every one still running is stopped at the end."""
-    started: list[PipelineEngine] = []
-
-    async def make(db: AsyncEngine, bus: Any = None) -> PipelineEngine:
-        engine = PipelineEngine(db, bus or InProcessBus(), catalog, clock=clock, workers=4)
-        started.append(engine)
-        recovered[engine] = await engine.start()
-        return engine
-
-    recovered: dict[PipelineEngine, int] = {}
-    make.recovered = recovered  # type: ignore[attr-defined]  # how many runs each engine picked up at start
-    yield make
-    for engine in started:
-        await engine.stop()  # stopping twice is harmless
+def engines(engines_for: Callable[..., Engines], catalog: Catalog) -> Engines:
+    return engines_for(catalog, workers=4)
 
 
 async def settle(engine: PipelineEngine) -> None:

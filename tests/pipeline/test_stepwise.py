@@ -5,7 +5,7 @@ a restart do meanwhile; a look (``execute=False``) changes nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.catalog import Catalog, load_catalog
 from domain.run_state import StepStatus
-from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
 from pipeline.start_request import StartRequest
 from store.events import EventRepository
 from store.records import EventRecord, RunRecord
 from tests.config_copies import STEPWISE_PLAYBOOK, config_with
+from tests.pipeline.engines import Engines
 
 WORKFLOW = "exception_pipeline"
 STEPS = ["hold", "assign", "note"]
@@ -35,18 +35,8 @@ def stepwise_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 
 @pytest.fixture
-async def engines(stepwise_catalog: Catalog, clock: Any) -> AsyncIterator[Callable[..., Any]]:
-    """Start engines (the same service restarted) on a database; each is stopped at the end."""
-    started: list[PipelineEngine] = []
-
-    async def make(db: AsyncEngine) -> tuple[PipelineEngine, int]:
-        engine = PipelineEngine(db, InProcessBus(), stepwise_catalog, clock=clock, workers=2)
-        started.append(engine)
-        return engine, await engine.start()
-
-    yield make
-    for engine in started:
-        await engine.stop()  # stopping twice is harmless
+def engines(engines_for: Callable[..., Engines], stepwise_catalog: Catalog) -> Engines:
+    return engines_for(stepwise_catalog, workers=2)
 
 
 async def settle(engine: PipelineEngine) -> None:
@@ -73,7 +63,7 @@ async def start(engine: PipelineEngine, clock: Any) -> RunRecord:
 
 
 async def test_a_stepwise_run_stops_after_policy_with_its_first_step_ready(db: AsyncEngine, engines, clock) -> None:
-    engine, _ = await engines(db)
+    engine = await engines(db)
     run = await start(engine, clock)
     assert (run.status, run.state.awaiting_next_step) == ("resolving", True)
     policy = run.state.policy
@@ -92,7 +82,8 @@ async def test_a_stepwise_run_stops_after_policy_with_its_first_step_ready(db: A
     await settle(engine)  # no worker takes it...
     assert (await engine.runs.get("globex", run.id)).version == run.version
     await engine.stop()
-    restarted, recovered = await engines(db)  # ...nor does a restart pick it up
+    restarted = await engines(db)  # ...nor does a restart pick it up
+    recovered = engines.recovered[restarted]
     await settle(restarted)
     assert recovered == 0 and restarted.queued == 0
     again = await restarted.runs.get("globex", run.id)
@@ -102,7 +93,7 @@ async def test_a_stepwise_run_stops_after_policy_with_its_first_step_ready(db: A
 async def test_each_execute_takes_exactly_one_step_and_the_last_completes_the_run(
     db: AsyncEngine, engines, clock
 ) -> None:
-    engine, _ = await engines(db)
+    engine = await engines(db)
     run = await start(engine, clock)
     for taken, step in enumerate(STEPS[:-1], start=1):
         clock.advance(minutes=1)
@@ -134,7 +125,7 @@ async def test_each_execute_takes_exactly_one_step_and_the_last_completes_the_ru
 
 
 async def test_a_stepwise_run_records_its_playbook_started_once(sqlite_db: AsyncEngine, engines, clock) -> None:
-    engine, _ = await engines(sqlite_db)
+    engine = await engines(sqlite_db)
     run = await start(engine, clock)
     for _ in STEPS:
         await engine.run_next_step("globex", run.id, execute=True)
@@ -145,7 +136,7 @@ async def test_a_stepwise_run_records_its_playbook_started_once(sqlite_db: Async
 
 
 async def test_a_look_without_execute_changes_nothing(sqlite_db: AsyncEngine, engines, clock) -> None:
-    engine, _ = await engines(sqlite_db)
+    engine = await engines(sqlite_db)
     run = await start(engine, clock)
     await engine.run_next_step("globex", run.id, execute=True)  # one step taken: the look is mid-playbook
     taken = await engine.runs.get("globex", run.id)
