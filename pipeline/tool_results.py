@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.resolution import playbook_fields
+from agents.resolution import ACTOR, playbook_fields
 from config.output_contract import contract_problems
 from config.playbooks import Playbook
 from domain.run_state import StepStatus, replaced, with_step
 from domain.statuses import RunStatus
 from domain.topics import Topic
 from pipeline.transition import Transition
-
-ACTOR = "agent:resolution"
 
 
 def record_call(t: Transition, playbook: Playbook, step_id: str, answer: dict[str, Any] | None, error: str | None,
