@@ -15,6 +15,7 @@ from api.auth import signing_secret
 from api.cli_ask import add_command as add_ask_command
 from api.cli_playbooks import add_commands as add_playbook_commands
 from api.cli_runs import add_commands as add_run_commands
+from api.cluster import run_cluster
 from api.demo import DEMO_TENANT, demo_feed
 from api.keys import CATALOG
 from api.logs import AccessLogger, configure_logging
@@ -36,6 +37,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if args.processes is not None:
+        return run_cluster(args, settings)
     configure_logging(settings.log_level, settings.log_format)
     extra = [demo_feed(every_seconds=args.demo_interval)] if args.demo else []
     app = create_app(settings, extra_contexts=extra)
@@ -127,6 +130,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--demo", action="store_true", help="feed the demo tenant with sample exceptions")
     serve.add_argument("--demo-interval", type=float, default=4.0, help="seconds between demo exceptions")
+    serve.add_argument("--processes", type=int, metavar="N",
+                       help="a local cluster: N server processes on ports --port, --port+1, ... (PostgreSQL only "
+                            "for N > 1), migrated once and supervised by this one")
+    serve.add_argument("--create-database", action="store_true",
+                       help="with --processes: create the PostgreSQL database first if it does not exist")
     serve.set_defaults(func=_serve)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)

@@ -62,9 +62,18 @@ def _upgrade(connection: Connection, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
+MIGRATION_LOCK = 0x6175746F6D6967  # "automig": any fixed key of our own
+"""The advisory lock PostgreSQL migrations take, so servers started at once against a fresh
+database (several machines of one deploy) migrate one after the other instead of racing."""
+
+
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` with the same Alembic scripts on every backend."""
+    """Bring the schema to ``revision`` with the same Alembic scripts on every backend. On
+    PostgreSQL the DDL is transactional and runs under a transaction-level advisory lock: a
+    second process waits, then finds the schema current."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_upgrade, revision)
 
 
