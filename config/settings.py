@@ -49,8 +49,24 @@ class Settings(BaseSettings):
         "left active by a stage that acts outside"
     )
     commit_batch_max: int = Field(1000, ge=1, description="Transitions grouped into one commit")
+    executor_lease_seconds: float = Field(
+        10.0, gt=0, le=3600, description="A process whose heartbeat is older than this is dead, and another "
+        "process takes over its runs: with the heartbeat below, within lease + heartbeat seconds of its death"
+    )
+    executor_heartbeat_seconds: float = Field(
+        2.5, gt=0, le=600, description="How often a process records that it is alive and looks for runs to "
+        "take over; keep it well under the lease"
+    )
     scheduler_enabled: bool = Field(
         True, description="Fire schedules on time; when off, schedules are kept and listed but fire only by hand"
+    )
+    scheduler_leader_retry_seconds: float = Field(
+        3.0, gt=0, le=60, description="How often a process that does not lead the scheduler tries to, and the "
+        "leader checks it still does (PostgreSQL): a dead leader is replaced within about this long"
+    )
+    scheduler_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often the scheduler's leader looks for schedules changed through "
+        "other processes, and for fires running elsewhere (PostgreSQL)"
     )
 
     sse_heartbeat_seconds: float = Field(15.0, gt=0, description="A ': heartbeat' comment on an idle stream this often")
@@ -75,6 +91,14 @@ class Settings(BaseSettings):
     sse_log_readers: int = Field(
         2, ge=1, description="Streams reading the log (replay, catch-up) at once, so they never hold the "
         "connections the pipeline writes with"
+    )
+    event_channel: str = Field(
+        "autopilot_events", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL: the NOTIFY channel on "
+        "which processes announce their commits to each other; each deployment sharing a database needs its own"
+    )
+    event_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="PostgreSQL: each process reads the event log at least this often, so a "
+        "lost notification only delays live events"
     )
 
     llm_base_url: str | None = Field(

@@ -23,6 +23,7 @@ from eventbus import EventBus
 from pipeline.clock import Clock, IdFactory, utc_now
 from pipeline.committer import GroupCommitter
 from pipeline.conflicts import retry_on_conflict
+from pipeline.executor import Executor
 from pipeline.hitl import Decider, apply_decision, check_decider, check_payload
 from pipeline.outcomes import fail
 from pipeline.recalculation import Recalculation, recalculate
@@ -55,6 +56,7 @@ class PipelineEngine:
         workers: int = 32,
         max_batch: int = 1000,
         triage_advisor: TriageAdvisor | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.catalog = catalog
         self.triage_advisor = triage_advisor
@@ -69,21 +71,34 @@ class PipelineEngine:
         self._workers: list[asyncio.Task[None]] = []
         self.calls = ToolCalls(catalog, ToolClient(catalog.tools), clock)
         self._advancing: set[str] = set()
-        """Runs a worker or a run-next-step call is advancing right now."""
+        """Runs a worker or a run-next-step call of this process is advancing right now."""
+        self.executor = executor or Executor(db, clock, self.ids)
+        """This process in the database: every run it writes becomes its own to advance."""
+        self.executor.adopt([str(s) for s in STAGES], self._take_over)
+        self.taken_over = 0
+        """Runs queued after claiming them from a stopped or dead process (or from before a restart)."""
 
     async def start(self) -> int:
-        """Start committing and advancing; return how many unfinished runs were picked up."""
+        """Start committing and advancing, and take over the unfinished runs no live process owns
+        (what a stop or a crash left behind); return how many of those were queued."""
         self.committer.start()
-        recovered = [run for run in await self.runs.unfinished([str(s) for s in STAGES]) if self._wants_worker(run)]
-        for run in recovered:
-            self._queue.put_nowait(run)
         self._workers = [
             asyncio.create_task(self._work(), name=f"pipeline-worker-{i}")
             for i in range(self._worker_count)
         ]
+        await self.executor.start()
+        queued = self.taken_over
+        await self.executor.sweep()
+        recovered = self.taken_over - queued
         if recovered:
-            log.info("recovered unfinished runs", count=len(recovered))
-        return len(recovered)
+            log.info("recovered unfinished runs", count=recovered)
+        return recovered
+
+    def _take_over(self, run: RunRecord) -> None:
+        """A run claimed from a process that died (or from before a restart) goes to a worker."""
+        if self._wants_worker(run):
+            self.taken_over += 1
+            self._queue.put_nowait(run)
 
     async def stop(self) -> None:
         """Stop advancing. A transition already submitted still commits; the rest of a run's
@@ -93,6 +108,7 @@ class PipelineEngine:
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
         await self.committer.stop()
+        await self.executor.stop()
         await self.calls.close()
         if self.triage_advisor is not None:
             await self.triage_advisor.close()
@@ -132,8 +148,10 @@ class PipelineEngine:
         return write.run
 
     async def submit(self, write: RunWrite, claimed: frozenset[str] = frozenset()) -> None:
-        """Commit ``write``; then a run with work left goes to a worker, and the tool calls the
-        write ``claimed`` are this process's to make (a claim found any other way was left by a crash)."""
+        """Commit ``write``, which makes the run this process's own; then a run with work left
+        goes to a worker, and the tool calls the write ``claimed`` are this process's to make (a
+        claim found any other way was left by a process that died)."""
+        write.run.executor_id = self.executor.id
         await self.committer.submit(write)
         self.calls.claimed(write.run.id, claimed)
         if self._wants_worker(write.run):
@@ -220,10 +238,18 @@ class PipelineEngine:
             return before, before
         if run_id in self._advancing:
             raise LoopConflict(f"run {run_id} is already being advanced")
+        if before.state.pending_calls:  # a worker, here or in another process, is making its calls
+            raise LoopConflict(f"run {run_id} has a tool call in flight; try again when it is answered")
+
+        def one_step(t: Transition) -> None:
+            if t.run.version != before.version:  # another process advanced it since we looked
+                raise LoopConflict(f"run {run_id} was advanced by another request; look again")
+            _one_step(t)
+
         self._advancing.add(run_id)
         try:
             try:
-                after, _ = await self.change_run(tenant_id, run_id, _one_step, request_id=request_id)
+                after, _ = await self.change_run(tenant_id, run_id, one_step, request_id=request_id)
             except RunChanged as exc:
                 raise LoopConflict(f"run {run_id} changed while advancing; try again") from exc
             return before, after
@@ -305,8 +331,8 @@ class PipelineEngine:
         self._advancing.add(run.id)
         try:
             fresh = await self.runs.get(run.tenant_id, run.id)
-            if fresh is None or not self._wants_worker(fresh):
-                return
+            if fresh is None or not self._wants_worker(fresh) or fresh.executor_id != self.executor.id:
+                return  # ended, waiting, or another process wrote it since and advances it now
             transition = Transition(fresh, self.clock())  # queued work is a snapshot; act on the run as it is now
             if fresh.state.pending_calls:
                 await self.calls.make(transition)

@@ -24,6 +24,7 @@ from domain.run_state import new_state
 from domain.statuses import RunStatus
 from domain.topics import Topic
 from pipeline.clock import Clock
+from pipeline.executor import Executor
 from pipeline.run_writer import RunWriter
 from pipeline.start_request import StartRequest, open_run
 from pipeline.transition import Transition
@@ -75,20 +76,26 @@ class JobKind:
 class JobRunner:
     def __init__(
         self, writer: RunWriter, db: AsyncEngine, catalog: Catalog, kinds: dict[str, JobKind], *, data_dir: Path,
-        clock: Clock,
+        clock: Clock, executor: Executor,
     ) -> None:
         self.writer, self.db, self.catalog, self.kinds = writer, db, catalog, kinds
-        self.data_dir, self.clock = data_dir, clock
+        self.data_dir, self.clock, self.executor = data_dir, clock, executor
         self._tasks: dict[str, asyncio.Task[RunRecord]] = {}
 
     async def start(self) -> int:
-        """Run again the jobs a stop left ``running``; return how many."""
-        left = await self.writer.runs.unfinished([str(RunStatus.RUNNING)])
-        for run in left:
+        """Run again the jobs no live process runs (a stop or a crash left them ``running``), now
+        and whenever their process dies later; return how many were taken now."""
+        before = len(self._tasks)
+        self.executor.adopt([str(RunStatus.RUNNING)], self._take_over)
+        await self.executor.sweep()
+        taken = len(self._tasks) - before
+        if taken:
+            log.info("re-running interrupted jobs", count=taken)
+        return taken
+
+    def _take_over(self, run: RunRecord) -> None:
+        if run.id not in self._tasks:
             self._spawn(run)
-        if left:
-            log.info("re-running interrupted jobs", count=len(left))
-        return len(left)
 
     async def stop(self) -> None:
         """Cancel running jobs; their runs stay ``running`` and run again on the next start."""

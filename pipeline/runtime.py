@@ -17,12 +17,16 @@ from config.settings import Settings
 from eventbus.bus import EventBus
 from pipeline.clock import Clock, IdFactory, utc_now
 from pipeline.engine import PipelineEngine
+from pipeline.executor import Executor
 from pipeline.job_kinds import JOB_KINDS
 from pipeline.jobs import JobKind, JobRunner
 from pipeline.launcher import Launcher
 from pipeline.schedule_alarm import uniform_jitter
 from pipeline.scheduler import ScheduleService
+from store.leader_lock import leader_lock
 from store.schedules import ScheduleRepository
+
+SCHEDULER_LOCK = "autopilot.scheduler"
 
 
 @dataclass(frozen=True)
@@ -53,20 +57,27 @@ async def open_runtime(
 ) -> AsyncIterator[Runtime]:
     """Start the engine (recovering unfinished runs), the job runner (re-running interrupted
     jobs), then the schedules (declared ones loaded, missed fires caught up; the alarm on when
-    ``settings.scheduler_enabled``). On leaving, or when one of them fails to start, those
-    started are stopped in reverse order."""
+    ``settings.scheduler_enabled``; on PostgreSQL only in the process that leads). On leaving,
+    or when one of them fails to start, those started are stopped in reverse order."""
     async with AsyncExitStack() as stack:
         engine = PipelineEngine(
             db, bus, catalog, clock=clock, ids=ids, workers=settings.engine_workers,
             max_batch=settings.commit_batch_max, triage_advisor=TriageAdvisor.from_settings(settings),
+            executor=Executor(
+                db, clock, ids or IdFactory(), lease=settings.executor_lease_seconds,
+                heartbeat=settings.executor_heartbeat_seconds,
+            ),
         )
         await _started(stack, engine)
-        jobs = JobRunner(engine, db, catalog, dict(job_kinds), data_dir=settings.data_dir, clock=clock)
+        jobs = JobRunner(
+            engine, db, catalog, dict(job_kinds), data_dir=settings.data_dir, clock=clock, executor=engine.executor
+        )
         await _started(stack, jobs)
         launcher = Launcher(engine, jobs, catalog)
         schedules = ScheduleService(
             ScheduleRepository(db), launcher, clock=clock, declared=catalog.schedules.schedules,
-            alarm=settings.scheduler_enabled, jitter=jitter,
+            alarm=settings.scheduler_enabled, jitter=jitter, lock=leader_lock(db, SCHEDULER_LOCK),
+            retry_seconds=settings.scheduler_leader_retry_seconds, poll_seconds=settings.scheduler_poll_seconds,
         )
         await _started(stack, schedules)
         yield Runtime(engine, jobs, launcher, schedules)

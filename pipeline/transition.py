@@ -45,6 +45,6 @@ class Transition:
             trigger_type=run.trigger_type, trigger_ref=run.trigger_ref, started_by=run.started_by,
             version=run.version + (0 if is_new else 1), last_seq=self._seq, exception=run.exception,
             state=self.state, sla_deadline=run.sla_deadline, pause_expires_at=self.pause_expires_at,
-            created_at=run.created_at, updated_at=self.now,
+            created_at=run.created_at, updated_at=self.now, executor_id=run.executor_id,
         )
         return RunWrite(new_run, is_new, list(self._events), idempotency)

@@ -57,6 +57,8 @@ class RunRecord:
     pause_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    executor_id: str | None = None
+    """The server process that advances the run while it is active (see ``store.executors``)."""
 
 
 class EventDraft(NamedTuple):

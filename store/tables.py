@@ -26,6 +26,7 @@ runs = Table(
     Column("pause_expires_at", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("executor_id", String(40)),
     Index("ix_runs_tenant_id", "tenant_id", "id"),
     Index("ix_runs_tenant_status", "tenant_id", "status", "id"),
     Index("ix_runs_tenant_workflow", "tenant_id", "workflow_id", "id"),
@@ -97,6 +98,18 @@ schedule_log = Table(
     Column("detail", JsonDocument, nullable=False),
     Index("ix_schedule_log_schedule", "tenant_id", "schedule_id", "id"),
 )
+
+executors = Table(
+    "executors",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("heartbeat_at", UTCDateTime(), nullable=False),
+)
+"""The server processes sharing this database. A process whose heartbeat is older than the
+lease is dead, and the runs it owned (``runs.executor_id``) are taken over by another."""
 
 ingested_items = Table(
     "ingested_items",

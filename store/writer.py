@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from store.driver_rows import insert_rows, update_rows
+from store.event_feed import event_channel
 from store.records import EventRecord, RunWrite
 from store.tables import events, idempotency_keys, ingested_items, runs
 
@@ -19,15 +20,20 @@ class WriteConflict(Exception):
     item's key is already taken."""
 
 
-_MUTABLE = ("status", "version", "last_seq", "state", "pause_expires_at", "updated_at")
+_MUTABLE = ("status", "version", "last_seq", "state", "pause_expires_at", "updated_at", "executor_id")
 _update_run = (
     update(runs)
     .where(runs.c.id == bindparam("b_id"), runs.c.version == bindparam("b_version"))
     .values({name: bindparam(name) for name in _MUTABLE})
 )
 _next_pg_ids = text(
-    "SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :n)"
+    "WITH ids AS MATERIALIZED ("
+    " SELECT nextval(pg_get_serial_sequence('events', 'id')) AS id FROM generate_series(1, :n)),"
+    " notice AS MATERIALIZED (SELECT pg_notify(:channel, max(id)::text) FROM ids)"
+    " SELECT id FROM ids, notice ORDER BY id"
 )
+"""The ids, and the transaction's one notification (its newest id), sent when it commits, to
+every process following the log (``store/event_feed.py``): one query, one notice per commit."""
 EVENT_ORDER_LOCK = 0x4175746F  # "Auto": the advisory lock every event-writing transaction takes
 _take_event_order = text("SELECT pg_advisory_xact_lock(:key)")
 
@@ -42,11 +48,13 @@ async def _allocate_event_ids(conn: AsyncConnection, n: int) -> list[int]:
     ids 7 and 6 in that order and a stream past 7 would never see 6. Each transaction first
     takes a transaction-level advisory lock, held until it commits or rolls back, and only then
     draws from the sequence: the next transaction draws after this one's commit, so ids are
-    issued in commit order across every process on the database.
+    issued in commit order across every process on the database. The same query asks for one
+    ``NOTIFY`` with the newest id (never one per row, and never from a trigger: each notifying
+    transaction takes a global lock while it commits).
     """
     if conn.dialect.name == "postgresql":
         await conn.execute(_take_event_order, {"key": EVENT_ORDER_LOCK})
-        return list((await conn.execute(_next_pg_ids, {"n": n})).scalars())
+        return list((await conn.execute(_next_pg_ids, {"n": n, "channel": event_channel(conn)})).scalars())
     start = (await conn.execute(select(func.coalesce(func.max(events.c.id), 0)))).scalar_one()
     return list(range(start + 1, start + 1 + n))
 

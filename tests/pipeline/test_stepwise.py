@@ -87,7 +87,9 @@ async def test_a_stepwise_run_stops_after_policy_with_its_first_step_ready(db: A
     await settle(restarted)
     assert recovered == 0 and restarted.queued == 0
     again = await restarted.runs.get("globex", run.id)
-    assert (again.status, again.version, again.state.awaiting_next_step) == ("resolving", run.version, True)
+    # the restarted process owns it now (a claim is a write: its version moved) but took no step
+    assert (again.status, again.last_seq, again.state.awaiting_next_step) == ("resolving", run.last_seq, True)
+    assert again.executor_id == restarted.executor.id
 
 
 async def test_each_execute_takes_exactly_one_step_and_the_last_completes_the_run(
