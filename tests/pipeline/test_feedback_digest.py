@@ -86,7 +86,8 @@ async def scene(catalog: Catalog, clock: Any, tmp_path) -> AsyncIterator[Any]:
     async def make(db: AsyncEngine) -> Scene:
         engine = PipelineEngine(db, InProcessBus(), catalog, clock=clock, workers=4)
         await engine.start()
-        s = Scene(db, engine, JobRunner(engine, db, catalog, JOB_KINDS, data_dir=tmp_path, clock=clock, executor=engine.executor), clock)
+        jobs = JobRunner(engine, db, catalog, JOB_KINDS, data_dir=tmp_path, clock=clock, executor=engine.executor)
+        s = Scene(db, engine, jobs, clock)
         made.append(s)
         return s
 

@@ -77,7 +77,8 @@ async def harness(catalog: Catalog, clock: Any, tmp_path: Path) -> AsyncIterator
             catalog, sources=SourceFile.model_validate({"sources": sources}))
         engine = PipelineEngine(db, InProcessBus(), cat, clock=clock, workers=4)
         await engine.start()
-        h = Harness(db, engine, JobRunner(engine, db, cat, JOB_KINDS, data_dir=tmp_path, clock=clock, executor=engine.executor))
+        jobs = JobRunner(engine, db, cat, JOB_KINDS, data_dir=tmp_path, clock=clock, executor=engine.executor)
+        h = Harness(db, engine, jobs)
         started.append(h)
         return h
 

@@ -94,7 +94,9 @@ async def sweepers(catalog: Catalog, clock: Any, tmp_path: Path) -> AsyncIterato
     async def make(db: AsyncEngine, cat: Catalog = catalog, job_catalog: Catalog | None = None) -> Sweeper:
         engine = PipelineEngine(db, InProcessBus(), cat, clock=clock, workers=2)
         await engine.start()
-        runner = JobRunner(engine, db, job_catalog or cat, JOB_KINDS, data_dir=tmp_path, clock=clock, executor=engine.executor)
+        runner = JobRunner(
+            engine, db, job_catalog or cat, JOB_KINDS, data_dir=tmp_path, clock=clock, executor=engine.executor
+        )
         made.append(Sweeper(db, engine, runner, clock))
         return made[-1]
 
