@@ -1,25 +1,107 @@
 """The ``bus`` fixture: every test asking for it runs once per backend of the ``EventBus``
-protocol. A new backend joins the conformance suite by adding its factory to ``BACKENDS``."""
+protocol. A new backend joins the conformance suite by adding its factory to ``BACKENDS``.
+
+A factory yields the bus and how a commit's events get to where that backend reads them before
+the committer publishes them (``committed``): nowhere for the in-process bus, the ``events`` table
+for the PostgreSQL one, which delivers only what it reads from there."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from eventbus import EventBus, InProcessBus
+from eventbus import Envelope, EventBus, InProcessBus
+from eventbus.feed_bus import FeedBus
+from store.database import migrate, open_engine
+from store.event_feed import CHANNEL_OPTION, PostgresEventFeed
+from store.tables import events
+from tests.conftest import POSTGRES_URL, _postgres_reachable
+
+Store = Callable[[Sequence[Envelope]], Awaitable[None]]
+Backend = tuple[EventBus, Store]
+
+
+async def _nowhere(_events: Sequence[Envelope]) -> None:
+    return None
 
 
 @asynccontextmanager
-async def in_process() -> AsyncIterator[EventBus]:
-    yield InProcessBus()
+async def in_process() -> AsyncIterator[Backend]:
+    yield InProcessBus(), _nowhere
 
 
-BACKENDS: dict[str, Callable[[], AbstractAsyncContextManager[EventBus]]] = {"in_process": in_process}
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[AsyncEngine]:
+    """A migrated schema of its own in the ``test`` database, and a notification channel of its
+    own (channels are per database), dropped after; skips when PostgreSQL is not there."""
+    reason = _postgres_reachable()
+    if reason:
+        pytest.skip(reason)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = open_engine(POSTGRES_URL)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    engine = open_engine(
+        POSTGRES_URL, connect_args={"server_settings": {"search_path": name}},
+        execution_options={CHANNEL_OPTION: f"events_{name}"},
+    )
+    try:
+        await migrate(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        await admin.dispose()
+
+
+def event_rows(commit: Sequence[Envelope]) -> list[dict]:
+    now = datetime.now(UTC)
+    return [
+        {"id": e.id, "tenant_id": e.tenant_id, "run_id": e.run_id, "seq": e.id, "topic": e.topic,
+         "actor": "system", "request_id": None, "payload": {}, "created_at": now}
+        for e in commit
+    ]
+
+
+@asynccontextmanager
+async def postgres() -> AsyncIterator[Backend]:
+    async with postgres_schema() as engine:
+        async def store(commit: Sequence[Envelope]) -> None:
+            async with engine.begin() as conn:
+                await conn.execute(insert(events), event_rows(commit))
+
+        bus = FeedBus(PostgresEventFeed(engine))
+        await bus.start()
+        try:
+            yield bus, store
+        finally:
+            await bus.stop()
+
+
+BACKENDS: dict[str, Callable[[], AbstractAsyncContextManager[Backend]]] = {
+    "in_process": in_process, "postgresql": postgres,
+}
+_STORES: dict[int, Store] = {}
+
+
+async def committed(bus: EventBus, commit: Sequence[Envelope]) -> None:
+    """One commit as the committer makes it: stored where ``bus`` reads, then published."""
+    await _STORES[id(bus)](commit)
+    bus.publish(commit)
 
 
 @pytest.fixture(params=list(BACKENDS))
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[EventBus]:
-    async with BACKENDS[request.param]() as made:
-        yield made
+    async with BACKENDS[request.param]() as (made, store):
+        _STORES[id(made)] = store
+        try:
+            yield made
+        finally:
+            del _STORES[id(made)]
