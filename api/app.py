@@ -46,9 +46,11 @@ from api.tokens import TokenService
 from config.catalog import load_catalog
 from config.settings import Settings
 from eventbus import InProcessBus
+from eventbus.feed_bus import FeedBus
 from pipeline.clock import Clock, utc_now
 from pipeline.runtime import open_runtime
 from store.database import migrate, open_engine
+from store.event_feed import CHANNEL_OPTION, PostgresEventFeed
 from store.events import EventRepository
 from store.idempotency import IdempotencyRepository
 from store.runs import RunRepository
@@ -82,7 +84,7 @@ async def auth_middleware(
 async def _database(app: web.Application) -> AsyncIterator[None]:
     url = app[SETTINGS].resolved_database_url
     with sole_process(url):  # a second server on the same SQLite file refuses to start
-        db = open_engine(url)
+        db = open_engine(url, execution_options={CHANNEL_OPTION: app[SETTINGS].event_channel})
         await migrate(db)
         app[DB] = db
         app[RUNS] = RunRepository(db)
@@ -90,6 +92,20 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         app[IDEMPOTENCY] = IdempotencyRepository(db)
         yield
         await db.dispose()
+
+
+async def _event_bus(app: web.Application) -> AsyncIterator[None]:
+    """On PostgreSQL, where several processes share the log, the bus follows the log itself
+    (``eventbus/feed_bus.py``), from the database's newest event; on SQLite, one process's
+    ``InProcessBus``, made with the app, serves."""
+    if app[DB].dialect.name != "postgresql":
+        yield
+        return
+    bus = FeedBus(PostgresEventFeed(app[DB]), poll_seconds=app[SETTINGS].event_poll_seconds)
+    await bus.start()
+    app[BUS] = bus
+    yield
+    await bus.stop()
 
 
 async def _pipeline(app: web.Application) -> AsyncIterator[None]:
@@ -117,7 +133,7 @@ def create_app(
     app[STREAMS] = streams = Streams(settings)
     app.on_shutdown.append(streams.shutdown)
     app.on_response_prepare.append(add_request_id_header)
-    app.cleanup_ctx.extend([_database, _pipeline, routes_copilot.copilot_context, *extra_contexts])
+    app.cleanup_ctx.extend([_database, _event_bus, _pipeline, routes_copilot.copilot_context, *extra_contexts])
     for table in ROUTE_TABLES:
         table.install(app)
     install_metrics(app)
