@@ -46,8 +46,6 @@ class FeedBus(EventBus):
         self._subscribes = 0
         self._drains: list[tuple[int, asyncio.Future[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self.reads = 0
-        """Reads of the log so far (for tests and metrics)."""
 
     async def start(self) -> None:
         """Follow from the newest committed event: a subscriber that wants history reads the log
@@ -103,17 +101,17 @@ class FeedBus(EventBus):
 
     async def _follow(self) -> None:
         while True:
-            await self._due()
+            forced = await self._due()
             try:
-                await self._catch_up()
+                await self._catch_up(forced)
             except Exception as exc:  # the database is away: try again, the log keeps our place
                 log.warning("reading the event log failed", error=str(exc))
                 self._forced = True
                 await asyncio.sleep(self._retry_seconds)
 
-    async def _due(self) -> None:
-        """Wait for a reason to read: a commit past what was read, a wake that cannot say (a
-        reconnected listener), or the timer."""
+    async def _due(self) -> bool:
+        """Wait for a reason to read: a commit past what was read, or (answering True) a wake
+        that cannot say (a reconnected listener, a failed read) or the timer."""
         while True:
             if not self._woken.is_set():
                 try:
@@ -124,17 +122,19 @@ class FeedBus(EventBus):
             self._woken.clear()
             forced, hint, self._forced, self._hint = self._forced, self._hint, False, 0
             if forced or hint > self._last:
-                return
+                return forced
 
-    async def _catch_up(self) -> None:
+    async def _catch_up(self, forced: bool) -> None:
         while True:
             if not self._inner.subscriber_count:  # nobody to hand events to: only move the place
+                if not forced:  # to our newest commit, without a query: every id below it has committed
+                    self._advance(self._published)
+                    return
                 subscribes = self._subscribes
                 newest = await self._feed.newest()
                 if subscribes == self._subscribes:  # nobody subscribed while we asked
                     self._advance(newest)
                     return
-            self.reads += 1
             events = await self._feed.after(self._last, self._page)
             if events:
                 self._deliver(events)

@@ -128,3 +128,15 @@ async def test_a_listener_whose_connection_is_killed_listens_again_and_misses_no
         await until_true(lambda: b.feed.listens == 2 and b.feed.listener_pid is not None)
         after = await a.committer.submit(new_run("run_after", topics=TOPICS))
         assert [e.id for e in await until(sub, len(after))] == [e.id for e in after]  # heard again
+
+
+async def test_a_subscriber_receives_what_commits_after_it_subscribed_not_what_went_before() -> None:
+    async with postgres_schema() as schema, process(schema) as a:
+        for n in range(3):  # nobody listens: the follower only moves its place
+            await a.committer.submit(new_run(f"run_early_{n}", topics=TOPICS))
+        await a.bus.drain()
+        sub = a.bus.subscribe(tenant_id="acme")
+        later = await a.committer.submit(new_run("run_later", topics=TOPICS))
+        await a.bus.drain()
+        sub.close()
+        assert [e.id async for e in sub] == [e.id for e in later]
