@@ -22,6 +22,10 @@ What is measured, in one process and one invocation:
    ``k == runs.last_seq``, the first topic is ``run.received`` and the last ``run.completed``,
    and paused runs carry ``run.paused`` + ``dashboard.hitl_resumed``.
 
+   ``--database-url postgresql+asyncpg://...`` runs this part on PostgreSQL instead (the
+   database is created if missing and should be empty; it is read back over a new connection
+   after the engine has stopped), for the single-process figure beside SQLite's.
+
 2. **LangGraph baseline** (``bench/baseline_langgraph.py``): the same five-node shape as a
    LangGraph ``StateGraph`` checkpointed by ``AsyncSqliteSaver``, same 1-in-10 pause and
    resume. This is what the engine was built to beat.
@@ -35,7 +39,8 @@ Why: the product claim is "2,000 runs/s durable, 30x the LangGraph baseline" on 
 class machine. Durable means the figure is only counted for runs whose events are committed
 and verified, not runs merely accepted into a queue.
 
-Run: ``python -m bench.pipeline_throughput [--n N] [--baseline-n M] [--workers W] [--skip-baseline]``
+Run: ``python -m bench.pipeline_throughput [--n N] [--baseline-n M] [--workers W] [--skip-baseline]
+[--database-url URL]``
 from the repository root. LangGraph is an optional extra (``pip install -e '.[bench]'``);
 without it the baseline is skipped with a message. The last line printed is one JSON object
 with every figure.
@@ -54,9 +59,13 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from bench.raw_sqlite import run_raw_sqlite_ceiling
 from config.catalog import load_catalog
@@ -65,6 +74,7 @@ from eventbus import InProcessBus
 from pipeline.gc_tuning import tune_garbage_collector
 from pipeline.runtime import open_runtime
 from pipeline.start_request import StartRequest
+from store.create_database import create_database_if_missing
 from store.database import migrate, open_engine
 
 TENANT = "acme"
@@ -95,19 +105,44 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def verify(db_file: Path, run_ids: list[str], paused_ids: set[str]) -> dict[str, Any]:
-    """Read the committed database with plain sqlite3; raise unless every run is complete."""
+COMMITTED_QUERIES = (
+    "SELECT status, count(*) FROM runs GROUP BY status",
+    "SELECT id, status, last_seq FROM runs",
+    "SELECT run_id, seq, topic FROM events ORDER BY run_id, seq",
+    "SELECT count(*) FROM events",
+)
+Committed = tuple[Sequence[Any], Sequence[Any], Sequence[Any], int]
+
+
+def read_sqlite(db_file: Path) -> Committed:
+    """What is committed in the SQLite file, read with plain sqlite3."""
     conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
     try:
-        statuses = dict(conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
-        runs = {rid: (status, last_seq) for rid, status, last_seq in
-                conn.execute("SELECT id, status, last_seq FROM runs")}
-        topics: dict[str, list[tuple[int, str]]] = {}
-        for run_id, seq, topic in conn.execute("SELECT run_id, seq, topic FROM events ORDER BY run_id, seq"):
-            topics.setdefault(run_id, []).append((seq, topic))
-        events_total = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        statuses, runs, events, total = (conn.execute(query).fetchall() for query in COMMITTED_QUERIES)
+        return statuses, runs, events, total[0][0]
     finally:
         conn.close()
+
+
+async def read_database(url: str) -> Committed:
+    """What is committed in another database, read over a connection of its own."""
+    db = open_engine(url)
+    try:
+        async with db.connect() as conn:
+            statuses, runs, events, total = [(await conn.execute(text(query))).all() for query in COMMITTED_QUERIES]
+        return statuses, runs, events, total[0][0]
+    finally:
+        await db.dispose()
+
+
+def verify(committed: Committed, run_ids: list[str], paused_ids: set[str]) -> dict[str, Any]:
+    """Raise unless every run is complete in what was read back after the engine stopped."""
+    status_rows, run_rows, event_rows, events_total = committed
+    statuses = {status: count for status, count in status_rows}
+    runs = {rid: (status, last_seq) for rid, status, last_seq in run_rows}
+    topics: dict[str, list[tuple[int, str]]] = {}
+    for run_id, seq, topic in event_rows:
+        topics.setdefault(run_id, []).append((seq, topic))
 
     problems: list[str] = []
     if len(set(run_ids)) != len(run_ids):
@@ -144,8 +179,11 @@ def verify(db_file: Path, run_ids: list[str], paused_ids: set[str]) -> dict[str,
 
 
 async def run_ours(n: int, db_file: Path, *, workers: int, in_flight: int, max_batch: int,
-                   resume_mode: str) -> dict[str, Any]:
-    db = open_engine(f"sqlite+aiosqlite:///{db_file}")
+                   resume_mode: str, database_url: str | None = None) -> dict[str, Any]:
+    """``database_url``: a PostgreSQL server's database to create and use instead of ``db_file``."""
+    url = database_url or f"sqlite+aiosqlite:///{db_file}"
+    await create_database_if_missing(url)
+    db = open_engine(url)
     await migrate(db)
     bus = InProcessBus()
     # The service's runtime, with the schedules' alarm off: only the engine is driven.
@@ -219,7 +257,8 @@ async def run_ours(n: int, db_file: Path, *, workers: int, in_flight: int, max_b
     paused_ids = {run_ids[i] for i in range(0, n, PAUSE_EVERY)}
     if set(paused_seen) != paused_ids or len(resumed) != len(paused_ids):
         raise AssertionError(f"expected {len(paused_ids)} pauses, saw {len(paused_seen)}, resumed {len(resumed)}")
-    checked = verify(db_file, run_ids, paused_ids)
+    committed = await read_database(database_url) if database_url else read_sqlite(db_file)
+    checked = verify(committed, run_ids, paused_ids)
     if checked["events_in_db"] != figures["events"]:
         raise AssertionError(f"committer counted {figures['events']} events, database has {checked['events_in_db']}")
     return {
@@ -256,6 +295,9 @@ def main() -> None:
                              "or each one as soon as its pause is committed")
     parser.add_argument("--skip-baseline", action="store_true", help="do not run the LangGraph baseline")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory with the databases")
+    parser.add_argument("--database-url", help="run ours on this PostgreSQL database instead of an SQLite file "
+                        "(created if missing; it should be empty), e.g. "
+                        "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_pipeline")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="autopilot-bench-"))
@@ -275,9 +317,11 @@ def main() -> None:
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Run all three measurements, print the table, return the figures."""
     in_flight = args.in_flight or args.workers
-    print(f"ours: {args.n} runs, {args.workers} workers, {in_flight} in flight ...", file=sys.stderr)
+    database = make_url(args.database_url).get_backend_name() if args.database_url else "sqlite"
+    print(f"ours: {args.n} runs on {database}, {args.workers} workers, {in_flight} in flight ...", file=sys.stderr)
     ours = asyncio.run(run_ours(args.n, tmp / "ours.sqlite", workers=args.workers, in_flight=in_flight,
-                                max_batch=args.max_batch, resume_mode=args.resume_mode))
+                                max_batch=args.max_batch, resume_mode=args.resume_mode,
+                                database_url=args.database_url))
     print(f"ours: {ours['runs_per_s']:,.0f} runs/s, all {args.n} runs verified", file=sys.stderr)
 
     if args.skip_baseline:
@@ -300,12 +344,12 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
     def row(name: str, figures: dict[str, Any] | None) -> str:
         if figures is None:
-            return f"{name:30} {'-':>7} {'-':>8} {'skipped':>9}"
-        return f"{name:30} {figures['runs']:>7} {figures['seconds']:>8.2f} {figures['runs_per_s']:>9,.0f}"
+            return f"{name:34} {'-':>7} {'-':>8} {'skipped':>9}"
+        return f"{name:34} {figures['runs']:>7} {figures['seconds']:>8.2f} {figures['runs_per_s']:>9,.0f}"
 
     print()
-    print(f"{'':30} {'runs':>7} {'seconds':>8} {'runs/s':>9}")
-    print(row("ours (PipelineEngine)", ours))
+    print(f"{'':34} {'runs':>7} {'seconds':>8} {'runs/s':>9}")
+    print(row(f"ours (PipelineEngine, {database})", ours))
     print(row("LangGraph + AsyncSqliteSaver", langgraph))
     print(row("raw sqlite3, 1 txn per run", raw))
     print()
@@ -323,7 +367,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "n": args.n, "baseline_n": args.baseline_n if lg_rate else None, "raw_n": args.raw_n,
         "workers": args.workers, "in_flight": in_flight, "max_batch": args.max_batch,
-        "resume_mode": args.resume_mode,
+        "resume_mode": args.resume_mode, "database": database,
         "runs_per_s": {"ours": ours["runs_per_s"], "langgraph": lg_rate, "raw_sqlite": raw["runs_per_s"]},
         "seconds": {"ours": ours["seconds"], "ours_submit": ours["submit_seconds"],
                     "langgraph": langgraph["seconds"] if langgraph else None, "raw_sqlite": raw["seconds"]},
