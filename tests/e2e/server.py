@@ -32,9 +32,13 @@ def token(tenant: str = "acme", subject: str = "e2e") -> str:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, port: int | None = None, config_dir: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, config_dir: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.config_dir = config_dir
+        self.extra_env = extra_env or {}
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -45,7 +49,7 @@ class ServerProcess:
         env = {**os.environ, "AUTOPILOT_JWT_SECRET": SECRET, "AUTOPILOT_LOG_LEVEL": "INFO"}
         if self.config_dir is not None:
             env["AUTOPILOT_CONFIG_DIR"] = str(self.config_dir)
-        return env
+        return {**env, **self.extra_env}
 
     def cli(self, *args: str) -> str:
         command = [sys.executable, "-m", "api.cli", "--data-dir", str(self.data_dir), *args]
@@ -53,6 +57,7 @@ class ServerProcess:
 
     async def start(self) -> None:
         self.starts += 1
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir.parent / f"server-{self.starts}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "--data-dir", str(self.data_dir), "serve", "--port", str(self.port)],

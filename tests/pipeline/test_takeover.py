@@ -33,12 +33,20 @@ def several_processes(db: AsyncEngine) -> None:
         pytest.skip("one process per SQLite file: a starting process knows every other one is dead")
 
 
+def stop_beating(engine: PipelineEngine) -> asyncio.Task[None]:
+    """The process stops recording that it is alive (a long stall, or the first half of dying)."""
+    heartbeat = engine.executor._task
+    assert heartbeat is not None, "the engine is not started"
+    heartbeat.cancel()
+    return heartbeat
+
+
 async def crash(engine: PipelineEngine) -> None:
     """What SIGKILL leaves behind: the process stops beating and advancing, retires nothing."""
-    for task in [*engine._workers, engine.executor._task]:
-        assert task is not None
+    tasks = [stop_beating(engine), *engine._workers]
+    for task in tasks:
         task.cancel()
-    await asyncio.gather(*engine._workers, engine.executor._task, return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def mid_call(db: AsyncEngine, catalog: Catalog, clock, tool: Carrier) -> tuple[PipelineEngine, str]:
@@ -102,7 +110,7 @@ async def test_a_slow_owner_keeps_its_run_and_one_that_wakes_after_losing_it_is_
     tool, url = carrier
     catalog = catalog_with(tmp_path, url)
     owner, run_id = await mid_call(db, catalog, clock, tool)
-    owner.executor._task.cancel()  # stops beating, but its worker is still inside the call
+    stop_beating(owner)  # its worker is still inside the call
     other = PipelineEngine(db, owner.committer._bus, catalog, clock=clock, workers=2)
     try:
         await other.start()
