@@ -38,6 +38,12 @@ class PipelineCollector(Collector):
             transitions.add_metric([status], count)
         yield transitions
         yield GaugeMetricFamily("autopilot_runs_queued", "Runs waiting for a pipeline worker", value=engine.queued)
+        yield CounterMetricFamily("autopilot_runs_taken_over", "Active runs this process claimed from a stopped "
+                                  "or dead process (at start, or when a heartbeat expired)",
+                                  value=engine.executor.taken_over)
+        yield GaugeMetricFamily("autopilot_executor_heartbeat_age_seconds", "Seconds since this process last "
+                                "recorded its heartbeat (another takes its runs over past the lease)",
+                                value=engine.executor.heartbeat_age)
         yield GaugeMetricFamily("autopilot_bus_subscribers", "Live bus subscriptions",
                                 value=self._app[BUS].subscriber_count)
 

@@ -75,7 +75,7 @@ class PipelineEngine:
         self.executor = executor or Executor(db, clock, self.ids)
         """This process in the database: every run it writes becomes its own to advance."""
         self.executor.adopt([str(s) for s in STAGES], self._take_over)
-        self.taken_over = 0
+        self._taken_queued = 0
         """Runs queued after claiming them from a stopped or dead process (or from before a restart)."""
 
     async def start(self) -> int:
@@ -87,9 +87,9 @@ class PipelineEngine:
             for i in range(self._worker_count)
         ]
         await self.executor.start()
-        queued = self.taken_over
+        queued = self._taken_queued
         await self.executor.sweep()
-        recovered = self.taken_over - queued
+        recovered = self._taken_queued - queued
         if recovered:
             log.info("recovered unfinished runs", count=recovered)
         return recovered
@@ -97,7 +97,7 @@ class PipelineEngine:
     def _take_over(self, run: RunRecord) -> None:
         """A run claimed from a process that died (or from before a restart) goes to a worker."""
         if self._wants_worker(run):
-            self.taken_over += 1
+            self._taken_queued += 1
             self._queue.put_nowait(run)
 
     async def stop(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,6 +53,12 @@ class Executor:
         self._task: asyncio.Task[None] | None = None
         self.taken_over = 0
         """Runs this process claimed from dead ones since it started (for metrics)."""
+        self._beaten = time.monotonic()
+
+    @property
+    def heartbeat_age(self) -> float:
+        """Seconds since the last heartbeat was written (for metrics: near the lease means trouble)."""
+        return time.monotonic() - self._beaten
 
     def adopt(self, statuses: Sequence[str], take: Callable[[RunRecord], None]) -> None:
         """Hand orphaned runs in ``statuses`` to ``take`` from the next sweep on."""
@@ -78,9 +85,11 @@ class Executor:
         """Beat, then claim orphaned runs for each claimant (all of them by default) until none
         is left; return how many were taken."""
         now = self.clock()
+        beaten = time.monotonic()
         if not await self.repo.beat(self.id, now):  # declared dead while alive (a long stall): come back
             await self.repo.register(ExecutorRecord(self.id, socket.gethostname()[:255], os.getpid(), now, now))
             log.warning("executor row was gone; registered again", executor_id=self.id)
+        self._beaten = beaten
         dead_before = now - self.lease
         taken = 0
         for claimant in self._claimants if claimants is None else claimants:

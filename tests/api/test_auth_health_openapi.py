@@ -111,3 +111,5 @@ async def test_metrics_count_requests_per_route_and_the_pipeline_commits(api, cl
     assert f"autopilot_http_request_duration_seconds_count{{{ingested}}} 1.0" in text
     assert 'autopilot_run_writes_by_status_total{status="completed"} 1.0' in text
     assert "autopilot_events_committed_total 11.0" in text
+    assert "autopilot_runs_taken_over_total 0.0" in text  # nothing was left by a dead process
+    assert "autopilot_executor_heartbeat_age_seconds " in text

@@ -80,7 +80,7 @@ async def test_a_dead_owners_run_is_taken_over_after_the_lease_and_its_unrepeata
     finally:
         await other.stop()
     step = done.state.steps["file-claim"]
-    assert done.executor_id == other.executor.id
+    assert done.executor_id == other.executor.id and other.executor.taken_over == 1
     assert (done.status, step.error) == ("failed", OUTCOME_UNKNOWN)
     assert len(tool.requests) == 1
 
