@@ -5,11 +5,13 @@ What is measured, in one invocation:
 1. **Throughput with 1, 2 and 3 processes.** Each phase starts the real cluster
    (``autopilot serve --processes N --create-database``, scheduler off, no demo) on a fresh
    PostgreSQL database, and ``wrk`` (one thread per process, each on its process's port, Lua
-   script ``bench/scaleout.lua``) POSTs ``payment.failed`` exceptions for ``--duration`` seconds
-   after ``--warmup`` seconds of the same load; one in ten is over acme's approval amount and
-   pauses. Reported: accepted requests/s (2xx answers), completed runs/s (runs whose row reached
+   script ``bench/scaleout.lua``; ``--connections`` in all, split over the processes, so the
+   offered load does not grow with them) POSTs ``payment.failed`` exceptions for ``--duration``
+   seconds after ``--warmup`` seconds of the same load; one in ten is over acme's approval amount
+   and pauses. Reported: accepted requests/s (2xx answers), completed runs/s (runs whose row reached
    an ended or waiting status, ``updated_at`` inside the measured window, counted in the
-   database), p50/p99 ingest latency (wrk's, over every thread), and the ratio 2-to-1.
+   database), p50/p99 ingest latency (wrk's, over every thread), the ratio 2-to-1, and the CPU
+   the servers and PostgreSQL used over the window (in cores, from ``/proc``).
 2. **Failover.** Two processes on a fresh database, with a configuration copy in which each
    exception (``bench.tool_call``) runs a playbook whose first step calls a slow idempotent HTTP
    tool served by this script, so runs stay in an active status, owned by a process, while the
@@ -209,6 +211,30 @@ async def start_wrk(ports: list[int], bearer: str, seconds: float, connections: 
     return Load(process, prefix, threads)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used so far (those that are gone count 0)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server's processes on this machine, to tell how much CPU the database took."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().split(" (", 1)[1].startswith("postgres)"):
+                pids.append(int(stat.parent.name))
+        except (OSError, IndexError):
+            continue
+    return pids
+
+
 async def count_done(db: AsyncEngine, start: datetime, end: datetime) -> int:
     async with db.connect() as conn:
         query = select(func.count()).select_from(runs).where(
@@ -269,16 +295,19 @@ async def throughput(processes: int, args: argparse.Namespace, tmp: Path) -> dic
         bearer = token("acme")
         accepted: list[str] = []
         if args.warmup > 0:
-            warm = await start_wrk(cluster.ports, bearer, args.warmup, args.connections * processes,
+            warm = await start_wrk(cluster.ports, bearer, args.warmup, args.connections,
                                    tmp / f"warm{processes}-", "pipeline", f"w{processes}")
             await warm.finish()
             accepted += warm.run_ids()
         await asyncio.sleep(1)  # let the warm-up's last runs land outside the window
+        servers, database = list(cluster.child_pids().values()), postgres_pids()
+        cpu_before = (cpu_seconds(servers), cpu_seconds(database))
         start = datetime.now(UTC)
-        load = await start_wrk(cluster.ports, bearer, args.duration, args.connections * processes,
+        load = await start_wrk(cluster.ports, bearer, args.duration, args.connections,
                                tmp / f"load{processes}-", "pipeline", f"m{processes}")
         summary = await load.finish()
         end = datetime.now(UTC)
+        cpu = (cpu_seconds(servers) - cpu_before[0], cpu_seconds(database) - cpu_before[1])
         window = (end - start).total_seconds()
         done = await count_done(db, start, end)
         await settle(db, 30)
@@ -294,11 +323,13 @@ async def throughput(processes: int, args: argparse.Namespace, tmp: Path) -> dic
         "accepted": summary["accepted"], "accepted_per_s": round(summary["accepted"] / seconds, 1),
         "runs_per_s": round(done / window, 1), "runs_done_in_window": done,
         "p50_ms": round(summary["p50_us"] / 1000, 2), "p99_ms": round(summary["p99_us"] / 1000, 2),
+        "server_cores": round(cpu[0] / window, 2), "postgres_cores": round(cpu[1] / window, 2),
         "errors": {k: summary[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx")},
         **{k: checked[k] for k in ("lost", "duplicated_runs", "duplicated_actions", "active_left", "seq_gaps")},
     }
     print(f"{processes} process(es): {figures['accepted_per_s']:,.0f} accepted/s, {figures['runs_per_s']:,.0f} "
-          f"runs/s done, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, errors {figures['errors']}, "
+          f"runs/s done, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, CPU: servers "
+          f"{figures['server_cores']} cores, PostgreSQL {figures['postgres_cores']}, errors {figures['errors']}, "
           f"lost {figures['lost']}, duplicated {figures['duplicated_runs']}", file=sys.stderr, flush=True)
     return figures
 
@@ -421,7 +452,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     ratio = round(rate[2] / rate[1], 2) if 1 in rate and 2 in rate and rate[1] else None
     result: dict[str, Any] = {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
-        "duration": args.duration, "connections_per_process": args.connections,
+        "duration": args.duration, "connections": args.connections,
         **{f"runs_per_s_{n}": rate[n] for n in rate},
         **{f"accepted_per_s_{n}": phases[n]["accepted_per_s"] for n in phases},
         **{f"p50_ms_{n}": phases[n]["p50_ms"] for n in phases},
@@ -450,7 +481,9 @@ def main() -> None:
                         help="cluster sizes to measure, comma-separated (default 1,2,3)")
     parser.add_argument("--duration", type=float, default=15, help="seconds of measured load per size")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load before each measurement")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections per process")
+    parser.add_argument("--connections", type=int, default=64,
+                        help="wrk connections in all, split evenly over the processes: the same offered load "
+                             "whatever their number, enough to keep one process busy")
     parser.add_argument("--skip-failover", action="store_true")
     parser.add_argument("--failover-load", type=float, default=25, help="seconds of load in the failover phase")
     parser.add_argument("--failover-connections", type=int, default=8, help="wrk connections per process there")
