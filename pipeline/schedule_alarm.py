@@ -49,6 +49,12 @@ class ScheduleAlarm:
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
+    def clear(self) -> None:
+        """Unset every alarm (this process no longer fires)."""
+        if self._scheduler is not None:
+            self._scheduler.remove_all_jobs()
+        self._delays.clear()
+
     def arm(self, tenant_id: str, schedule_id: str, record: ScheduleRecord | None) -> None:
         """Set (or clear) the alarm for the schedule's next fire, delayed by its jitter."""
         if self._scheduler is None:

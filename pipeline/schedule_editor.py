@@ -24,6 +24,7 @@ from pipeline.launcher import Launcher
 from pipeline.schedule_records import ScheduleBook, calendar_of, edited, settings_of
 from pipeline.validation import field_errors
 from store.records import RunRecord, ScheduleLogEntry, ScheduleRecord
+from store.writer import WriteConflict
 
 log = structlog.get_logger(__name__)
 MAX_BACKFILL = 1000
@@ -177,9 +178,14 @@ class ScheduleEditor:
         if problems:
             raise ValidationFailed(problems[0]["message"], problems)
         backfill_id = uuid.uuid4().hex
-        await self.repo.log([self.book.entry(record, "backfill_requested", actor, detail={
+        # Saved over the schedule's version, so the scheduler's leader, in whichever process,
+        # sees the schedule change and takes the request up from its history.
+        requested = self.book.entry(record, "backfill_requested", actor, detail={
             "start": start.isoformat(), "end": end.isoformat(), "count": len(times), "backfill_id": backfill_id,
-            "times": [t.isoformat() for t in times]})])
+            "times": [t.isoformat() for t in times]})
+        async with self.book.lock(tenant_id, schedule_id):
+            record = await self.repo.save(replace(record, version=record.version + 1), is_new=False, log=[requested])
+        self.firing.arm(tenant_id, schedule_id, record)
         self.firing.start_backfill(record, times, actor, backfill_id)
         return times
 
@@ -203,6 +209,9 @@ class ScheduleEditor:
                     fresh = await self.book.get(declaration.tenant, declaration.id)
                     await self.repo.save(replace(fresh, declared_hash=digest, version=fresh.version + 1),
                                          is_new=False)
+            except WriteConflict:  # another process, starting too, applied it first
+                log.info("declared schedule applied by another process", schedule_id=declaration.id,
+                         tenant=declaration.tenant)
             except ValidationFailed as exc:
                 log.warning("declared schedule not loaded", schedule_id=declaration.id, tenant=declaration.tenant,
                             problem=exc.message, details=exc.details)

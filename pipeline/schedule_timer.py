@@ -6,12 +6,20 @@ one fire, the late ones coalesced into it, the ones too old dropped, each record
 A fire starts a run with an idempotency key made of the schedule and the scheduled time, in
 the same write as the run, so a fire repeated after a crash finds its run already there.
 Overlap is decided here, per schedule: while a fire's run is still going, a new one is skipped,
-kept waiting (one at most), or started alongside, as the schedule says."""
+kept waiting (one at most), or started alongside, as the schedule says.
+
+Among several processes only the leader's timer fires (``pipeline.schedule_leader``): it
+``lead``s as a single process starts, ``resign``s when it loses the lock, and ``sync``s what
+other processes changed. Elsewhere the timer only makes fires by hand (run-now), which the
+leader follows from the store: it adopts every scheduled job run still ``running`` that it does
+not follow yet, waiting for its end in the store when another process runs it. A buffered fire
+is kept in the leader's memory and is lost when the leader dies."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,12 +34,17 @@ from pipeline.launcher import Launcher
 from pipeline.schedule_alarm import ScheduleAlarm, uniform_jitter
 from pipeline.schedule_plan import DuePlan, plan_due
 from pipeline.schedule_records import ScheduleBook, advanced, calendar_of, edited, iso, settings_of
+from pipeline.schedule_watch import ScheduleWatch
 from pipeline.start_request import IdempotencySpec, StartRequest
 from store.records import RunRecord, ScheduleLogEntry, ScheduleRecord
 from store.writer import WriteConflict
 
 log = structlog.get_logger(__name__)
 Key = tuple[str, str]
+ENDED_REMEMBERED = 1024
+"""Fires whose end this leader saw, remembered so a read of the store made just before their
+end does not adopt them again."""
+WAKE_TRIES = 3
 
 
 def fire_key(schedule_id: str, scheduled_for: datetime) -> str:
@@ -42,43 +55,84 @@ def fire_key(schedule_id: str, scheduled_for: datetime) -> str:
 class ScheduleTimer:
     """Wakes each schedule at its next time, fires what is due, and follows each fire's run for
     the schedule's overlap policy and its count of failures. Without an alarm (``alarm=False``)
-    it wakes only when told to (``tick``, ``wake``)."""
+    it wakes only when told to (``tick``, ``wake``). It fires on its own only while ``leading``."""
 
     def __init__(
         self, book: ScheduleBook, launcher: Launcher, *, alarm: bool,
-        jitter: Callable[[float], float] = uniform_jitter,
+        jitter: Callable[[float], float] = uniform_jitter, poll_seconds: float = 1.0,
     ) -> None:
         self.book, self.launcher, self.clock = book, launcher, book.clock
         self._alarm = ScheduleAlarm(self.wake, clock=book.clock, ringing=alarm, jitter=jitter)
+        self._watch = ScheduleWatch(book.repo)
+        self.poll_seconds = poll_seconds
+        self.leading = False
         self._inflight: dict[Key, int] = {}
         self._buffered: dict[Key, datetime] = {}
+        self._following: set[str] = set()
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._backfilling: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
-        """Take up the fires and backfills a stop left going, catch up on what came due while the
-        service was down, and set the alarm."""
+        """Start the alarm; it is armed only while this process leads."""
+        self._alarm.start()
+
+    async def lead(self) -> None:
+        """Become the one that fires: take up the fires and backfills left going (by a stop, or by
+        the leader before), catch up on what came due, and set the alarm."""
+        self.leading = True
+        await self._watch.begin()
         await self._adopt_running()
         for record in await self.book.repo.every():
             if not record.deleted:
                 await self.wake(record.tenant_id, record.id)
                 await self._resume_backfills(record)
-        self._alarm.start()
 
-    async def _adopt_running(self) -> None:
-        """Fires whose job a stop left ``running`` (and the job runner runs again) are still the
-        schedule's last fire: they count for its overlap policy and their outcome for its failures."""
-        for run in await self.launcher.writer.runs.unfinished([str(RunStatus.RUNNING)]):
-            if run.trigger_type != "scheduled" or not run.trigger_ref:
-                continue
-            key = (run.tenant_id, run.trigger_ref)
-            self._inflight[key] = self._inflight.get(key, 0) + 1
-            self._spawn(self._follow(key, run))
-
-    async def stop(self) -> None:
-        self._alarm.stop()
+    async def resign(self) -> None:
+        """Stop firing: the alarm is cleared and the fires followed are left to the next leader,
+        which adopts them from the store."""
+        self.leading = False
+        self._alarm.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._inflight.clear()
+        self._buffered.clear()
+        self._following.clear()
+        self._ended.clear()
+        self._backfilling.clear()
+
+    async def sync(self) -> None:
+        """Take in what other processes did: schedules changed there are read again and armed
+        (and their backfill requests taken up); fires they made by hand are followed."""
+        if not self.leading:
+            return
+        for tenant_id, schedule_id in await self._watch.changed():
+            record = await self.book.repo.get(tenant_id, schedule_id)
+            self.arm(tenant_id, schedule_id, record)
+            if record is not None:
+                await self._resume_backfills(record)
+        await self._adopt_running()
+
+    async def _adopt_running(self) -> None:
+        """Scheduled job runs still ``running`` that this leader does not follow (left by a stop,
+        by the leader before, or made by hand on another process) are the schedule's fires too:
+        they count for its overlap policy and their outcome for its failures."""
+        for run in await self.launcher.writer.runs.unfinished([str(RunStatus.RUNNING)]):
+            if run.trigger_type == "scheduled" and run.trigger_ref:
+                self._track((run.tenant_id, run.trigger_ref), run)
+
+    def _track(self, key: Key, run: RunRecord) -> None:
+        """Count ``run`` as in flight for ``key`` and follow it, once."""
+        if run.id in self._following or run.id in self._ended:
+            return
+        self._following.add(run.id)
+        self._inflight[key] = self._inflight.get(key, 0) + 1
+        self._spawn(self._follow(key, run))
+
+    async def stop(self) -> None:
+        self._alarm.stop()
+        await self.resign()
 
     async def drain(self) -> None:
         """Wait until every fire in flight (and any it left waiting) has finished."""
@@ -86,21 +140,44 @@ class ScheduleTimer:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def tick(self) -> None:
-        """Handle whatever is due on every schedule now: what the alarm does, for all at once."""
+        """Handle whatever is due on every schedule now: what the alarm does, for all at once
+        (only on the leader, after taking in what other processes did)."""
+        if not self.leading:
+            return
+        await self.sync()
         for record in await self.book.repo.every():
             if not record.deleted:
                 await self.wake(record.tenant_id, record.id)
 
     def arm(self, tenant_id: str, schedule_id: str, record: ScheduleRecord | None) -> None:
-        """Set the alarm for the schedule's next time (``record`` as saved), or clear it (``None``)."""
-        self._alarm.arm(tenant_id, schedule_id, record)
+        """Set the alarm for the schedule's next time (``record`` as saved), or clear it (``None``);
+        only the leader's alarm is set."""
+        if record is not None:
+            self._watch.saw(record)
+        if self.leading:
+            self._alarm.arm(tenant_id, schedule_id, record)
 
     def busy(self, tenant_id: str, schedule_id: str) -> int:
         """Fires of this schedule still running."""
         return self._inflight.get((tenant_id, schedule_id), 0)
 
     async def wake(self, tenant_id: str, schedule_id: str) -> None:
-        """Handle what is due on one schedule, then set the alarm for its next time."""
+        """Handle what is due on one schedule, then set the alarm for its next time. A save that
+        loses to a change made meanwhile (by another process) is planned again over that change;
+        a time fired already is not fired again."""
+        fired: dict[datetime, tuple[list[ScheduleLogEntry], RunRecord | None]] = {}
+        for attempt in range(WAKE_TRIES):
+            if not self.leading:
+                return
+            try:
+                await self._wake(tenant_id, schedule_id, fired)
+                return
+            except WriteConflict:
+                if attempt == WAKE_TRIES - 1:
+                    raise
+
+    async def _wake(self, tenant_id: str, schedule_id: str,
+                    fired: dict[datetime, tuple[list[ScheduleLogEntry], RunRecord | None]]) -> None:
         async with self.book.lock(tenant_id, schedule_id):
             record = await self.book.repo.get(tenant_id, schedule_id)
             if record is None or record.paused:
@@ -116,9 +193,11 @@ class ScheduleTimer:
             entries = self._missed_entries(record, plan, catch_up)
             run, fired_for = None, None
             if plan.fire is not None:
-                fired, run = await self.fire(record, plan.fire, coalesced=len(plan.coalesced))
-                entries.extend(fired)
-                if any(e.kind in ("fired", "already_fired") for e in fired):  # not skipped, buffered, failed
+                if plan.fire not in fired:
+                    fired[plan.fire] = await self.fire(record, plan.fire, coalesced=len(plan.coalesced))
+                made, run = fired[plan.fire]
+                entries.extend(made)
+                if any(e.kind in ("fired", "already_fired") for e in made):  # not skipped, buffered, failed
                     fired_for = plan.fire
             record = advanced(record, plan.next_fire_at, fired_for, run)
             record = await self.book.repo.save(record, is_new=False, log=entries)
@@ -166,9 +245,9 @@ class ScheduleTimer:
             log.warning("a scheduled fire could not start", schedule_id=record.id, error=str(exc))
             self._spawn(self._count_outcome(key, None, str(exc)))
             return [entry(record, "failed", who, scheduled_for=scheduled_for, detail={"error": str(exc)})], None
-        self._inflight[key] = self._inflight.get(key, 0) + 1
-        self._spawn(self._follow(key, run))
-        detail = {"coalesced": coalesced, "backfill": backfill, "run_status": run.status}
+        if self.leading:  # elsewhere the leader adopts it from the store
+            self._track(key, run)
+        detail = {"coalesced": coalesced, "backfill": backfill, "run_status": run.status, "by_hand": by_hand}
         return [entry(record, "fired", who, scheduled_for=scheduled_for, run_id=run.id, detail=detail)], run
 
     async def _start_run(
@@ -192,9 +271,13 @@ class ScheduleTimer:
     async def _follow(self, key: Key, run: RunRecord) -> None:
         """Wait for a fire's run to finish, count its outcome, then start the fire left waiting."""
         try:
-            final = await self.launcher.finished(run)
+            final = await self._finished(run)
         finally:
             self._inflight[key] -= 1
+            self._following.discard(run.id)
+            self._ended[run.id] = None
+            while len(self._ended) > ENDED_REMEMBERED:
+                self._ended.popitem(last=False)
         await self._count_outcome(key, final, None)
         waiting = self._buffered.pop(key, None)
         if waiting is None:
@@ -206,6 +289,18 @@ class ScheduleTimer:
             entries, started = await self.fire(record, waiting)
             record = advanced(record, record.next_fire_at, waiting if started else None, started)
             await self.book.repo.save(record, is_new=False, log=entries)
+
+    async def _finished(self, run: RunRecord) -> RunRecord:
+        """The run once it has ended; a job another process runs is read from the store until it
+        has."""
+        final = await self.launcher.finished(run)
+        while final.status == RunStatus.RUNNING:
+            await asyncio.sleep(self.poll_seconds)
+            fresh = await self.launcher.writer.runs.get(run.tenant_id, run.id)
+            if fresh is None:
+                break
+            final = fresh
+        return final
 
     async def _count_outcome(self, key: Key, run: RunRecord | None, error: str | None) -> None:
         """A failed run (or a fire that could not start) counts towards pausing the schedule;
@@ -233,7 +328,11 @@ class ScheduleTimer:
             self.arm(*key, record)
 
     def start_backfill(self, record: ScheduleRecord, times: list[datetime], actor: str, backfill_id: str) -> None:
-        """Fire for each of ``times`` in the background (``backfill_fires``)."""
+        """Fire for each of ``times`` in the background (``backfill_fires``), on the leader; the
+        request is in the schedule's history, where a leader elsewhere takes it up."""
+        if not self.leading or backfill_id in self._backfilling:
+            return
+        self._backfilling.add(backfill_id)
         self._spawn(self._backfill_fires(record, times, actor, backfill_id))
 
     async def _backfill_fires(self, record: ScheduleRecord, times: list[datetime], actor: str,

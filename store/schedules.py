@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.records import ScheduleLogEntry, ScheduleRecord
@@ -49,14 +50,25 @@ class ScheduleRepository:
         async with self._engine.connect() as conn:
             return [_schedule(row) for row in await conn.execute(select(schedules))]
 
+    async def versions(self) -> dict[tuple[str, str], int]:
+        """Each schedule's version, deleted ones included: what the scheduler's leader polls to
+        notice changes made by other processes (a small read, no settings)."""
+        query = select(schedules.c.tenant_id, schedules.c.id, schedules.c.version)
+        async with self._engine.connect() as conn:
+            return {(row.tenant_id, row.id): row.version for row in await conn.execute(query)}
+
     async def save(
         self, record: ScheduleRecord, *, is_new: bool, log: Sequence[ScheduleLogEntry] = ()
     ) -> ScheduleRecord:
         """Insert ``record``, or write it over version ``record.version - 1``; its log entries go
-        in the same transaction. Raises ``WriteConflict`` when the row moved on."""
+        in the same transaction. Raises ``WriteConflict`` when the row moved on, or was inserted
+        first by another process."""
         async with self._engine.begin() as conn:
             if is_new:
-                await conn.execute(insert(schedules).values(asdict(record)))
+                try:
+                    await conn.execute(insert(schedules).values(asdict(record)))
+                except IntegrityError as exc:
+                    raise WriteConflict(f"schedule {record.id} was created elsewhere") from exc
             else:
                 values = {k: v for k, v in asdict(record).items() if k not in ("tenant_id", "id")}
                 result = await conn.execute(
