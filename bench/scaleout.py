@@ -15,7 +15,8 @@ What is measured, in one invocation:
 2. **Failover.** Two processes on a fresh database, with a configuration copy in which each
    exception (``bench.tool_call``) runs a playbook whose first step calls a slow idempotent HTTP
    tool served by this script, so runs stay in an active status, owned by a process, while the
-   call is made. One ``wrk -t1`` per process drives it; after ``--kill-after`` seconds the second
+   call is made (``--failover-workers`` engine workers per process, so runs wait on the tool and
+   not in a queue). One ``wrk -t1`` per process drives it; after ``--kill-after`` seconds the second
    process is SIGKILLed and its wrk stopped (a load balancer stops sending to a dead backend).
    Reported: seconds from the kill until no run in an active status is owned by the dead
    process's executor (``runs.executor_id``, ``executors.pid``), how many it owned then, and,
@@ -158,13 +159,15 @@ class Cluster:
                 self.process.wait()
 
 
-def start_cluster(processes: int, url: str, tmp: Path, name: str, config_dir: Path | None = None) -> Cluster:
+def start_cluster(processes: int, url: str, tmp: Path, name: str, config_dir: Path | None = None,
+                  **settings: str) -> Cluster:
     first = consecutive_free_ports(processes)
     log = tmp / f"{name}.log"
     env = {**os.environ, "AUTOPILOT_DATABASE_URL": url, "AUTOPILOT_JWT_SECRET": SECRET,
            "AUTOPILOT_SCHEDULER_ENABLED": "false", "AUTOPILOT_LOG_LEVEL": "WARNING"}
     if config_dir is not None:
         env["AUTOPILOT_CONFIG_DIR"] = str(config_dir)
+    env.update({f"AUTOPILOT_{name.upper()}": value for name, value in settings.items()})
     command = [sys.executable, "-m", "api.cli", "--data-dir", str(tmp / f"{name}-data"), "serve",
                "--processes", str(processes), "--port", str(first), "--create-database"]
     process = subprocess.Popen(command, cwd=ROOT_DIR, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -399,7 +402,9 @@ async def failover(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     url = f"{args.server}/{name}"
     tool = SlowTool(args.tool_delay)
     await tool.start()
-    cluster = start_cluster(2, url, tmp, "failover", tool_config(tmp / "failover-config", tool.port))
+    # Enough workers that the slow tool is not the bottleneck: runs wait on it, not in a queue.
+    cluster = start_cluster(2, url, tmp, "failover", tool_config(tmp / "failover-config", tool.port),
+                            engine_workers=str(args.failover_workers))
     db = open_engine(url)
     try:
         await cluster.ready()
@@ -446,7 +451,7 @@ async def failover(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    phases = {n: await throughput(n, args, tmp) for n in args.processes}
+    phases = {n: await throughput(n, args, tmp) for n in ([] if args.only_failover else args.processes)}
     over = await failover(args, tmp) if not args.skip_failover else None
     rate = {n: phases[n]["runs_per_s"] for n in phases}
     ratio = round(rate[2] / rate[1], 2) if 1 in rate and 2 in rate and rate[1] else None
@@ -485,10 +490,13 @@ def main() -> None:
                         help="wrk connections in all, split evenly over the processes: the same offered load "
                              "whatever their number, enough to keep one process busy")
     parser.add_argument("--skip-failover", action="store_true")
+    parser.add_argument("--only-failover", action="store_true", help="skip the throughput sizes")
     parser.add_argument("--failover-load", type=float, default=25, help="seconds of load in the failover phase")
     parser.add_argument("--failover-connections", type=int, default=8, help="wrk connections per process there")
     parser.add_argument("--kill-after", type=float, default=5, help="seconds of load before the SIGKILL")
     parser.add_argument("--tool-delay", type=float, default=0.5, help="seconds the slow tool takes to answer")
+    parser.add_argument("--failover-workers", type=int, default=256,
+                        help="engine workers per process in the failover phase (tool calls in flight at once)")
     parser.add_argument("--failover-timeout", type=float, default=90, help="give up waiting after this long")
     parser.add_argument("--keep", action="store_true", help="keep the databases and the temp directory")
     args = parser.parse_args()
