@@ -187,10 +187,14 @@ class ScheduleTimer:
             now = self.clock() - self._alarm.delay(record)
             catch_up = timedelta(seconds=settings_of(record).catch_up_seconds)
             plan = plan_due(calendar_of(record), record.next_fire_at, now, catch_up)
+            # What an earlier attempt fired, for a time the schedule has moved past since, is
+            # still history (its save lost to the other process's).
+            earlier = [e for when, (made, _) in fired.items() if when != plan.fire for e in made]
             if plan.next_fire_at == record.next_fire_at and plan.fire is None:
+                await self.book.repo.log(earlier)
                 self.arm(tenant_id, schedule_id, record)
                 return
-            entries = self._missed_entries(record, plan, catch_up)
+            entries = earlier + self._missed_entries(record, plan, catch_up)
             run, fired_for = None, None
             if plan.fire is not None:
                 if plan.fire not in fired:
