@@ -1,9 +1,10 @@
-"""Bulk writes that skip SQLAlchemy's per-row bind processing on SQLite.
+"""Bulk inserts that skip SQLAlchemy's per-row bind processing.
 
-On the embedded default, per-row parameter processing (JSON, datetimes) in the event loop
-was most of the write path's cost. Here the SQL is generated from the same ``Table``, and each
-value is converted once by the column's type, then the rows go straight to the driver.
-PostgreSQL keeps SQLAlchemy Core's ``executemany``.
+Per-row parameter processing (JSON, datetimes) in the event loop was most of the write path's
+cost on SQLite, and 15% of a server's CPU on PostgreSQL (py-spy, ``bench/scaleout.py``). Here
+the SQL is generated from the same ``Table``, each value is converted once by the column's type
+(JSON serialised by ``dumps_json``; times as SQLite's fixed-width text, or left to asyncpg), and
+the rows go straight to the driver's ``executemany`` inside the connection's transaction.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import JSON
 
-from store.types import UTCDateTime, dumps_json, sqlite_timestamp
+from store.types import UTCDateTime, aware_utc, dumps_json, sqlite_timestamp
 
 Convert = Callable[[Any], Any]
 
 
-def _timestamps() -> Convert:
+def _timestamps(store: Convert) -> Convert:
     """A converter remembering its last value: the events of one write share one timestamp."""
     last: list[Any] = [None, None]
 
@@ -30,28 +31,29 @@ def _timestamps() -> Convert:
         if value is None:
             return None
         if value is not last[0]:
-            last[:] = [value, sqlite_timestamp(value)]
+            last[:] = [value, store(value)]
         return last[1]
 
     return convert
 
 
-def _converter(column_type: Any) -> Convert | None:
+def _converter(column_type: Any, dialect: str) -> Convert | None:
     if isinstance(column_type, UTCDateTime):
-        return _timestamps()
+        return _timestamps(sqlite_timestamp if dialect == "sqlite" else aware_utc)
     if isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
         return lambda v: None if v is None else dumps_json(v)
     return None
 
 
 def _tuples(
-    table: Table, columns: tuple[str, ...], keys: tuple[str, ...], rows: Sequence[dict[str, Any]]
+    table: Table, columns: tuple[str, ...], keys: tuple[str, ...], rows: Sequence[dict[str, Any]],
+    dialect: str = "sqlite",
 ) -> list[tuple[Any, ...]]:
     """Each row's values for ``keys``, converted as ``columns`` (the same order) store them."""
     converting = [
         (position, convert)
         for position, name in enumerate(columns)
-        if (convert := _converter(table.c[name].type)) is not None
+        if (convert := _converter(table.c[name].type, dialect)) is not None
     ]
     take = itemgetter(*keys)
     out = []
@@ -65,11 +67,16 @@ def _tuples(
 
 async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     names = tuple(rows[0])
-    if conn.dialect.name != "sqlite":
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        marks = ", ".join("?" * len(names))
+    elif dialect == "postgresql" and conn.dialect.driver == "asyncpg":
+        marks = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    else:
         await conn.execute(table.insert(), list(rows))
         return
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-    await conn.exec_driver_sql(sql, _tuples(table, names, names, rows))
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"
+    await conn.exec_driver_sql(sql, _tuples(table, names, names, rows, dialect))
 
 
 async def update_rows(

@@ -34,6 +34,13 @@ def sqlite_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
+def aware_utc(value: datetime) -> datetime:
+    """How PostgreSQL is given a time: aware, in UTC (a naive one is refused, never guessed at)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Always hands back aware UTC datetimes. PostgreSQL keeps timestamptz; SQLite keeps
     fixed-width ISO-8601 UTC text, which sorts like time and parses in C."""
@@ -49,11 +56,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if dialect.name == "sqlite":
-            return sqlite_timestamp(value)
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC)
+        return sqlite_timestamp(value) if dialect.name == "sqlite" else aware_utc(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -134,3 +135,15 @@ def test_a_token_whose_algorithm_does_not_fit_its_key_is_refused_not_an_error():
     service = TokenService(SECRET, algorithms=("RS256", "ES256"), jwks={"keys": [{**rsa_jwk, "kid": "k1"}]})
     token = jwt.encode(claims(), EC_KEY, algorithm="ES256", headers={"kid": "k1"})
     assert "does not fit its key" in refused(service, token)
+
+
+def test_a_token_accepted_before_is_refused_once_it_expires():
+    """Verified tokens are remembered (a client sends the same one on every request), but only
+    for as long as they are valid."""
+    service = TokenService(SECRET, leeway_seconds=0)
+    expires = int(time.time()) + 2
+    token = jwt.encode(claims(exp=expires), SECRET, algorithm="HS256")
+    assert service.verify(token).subject == "ann"
+    assert service.verify(token).subject == "ann"
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    assert "expired" in refused(service, token)
