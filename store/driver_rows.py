@@ -65,18 +65,31 @@ def _tuples(
     return out
 
 
+_unnest_inserts: dict[tuple[str, tuple[str, ...]], str] = {}
+"""PostgreSQL's insert statement per (table, columns), built once."""
+
+
 async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     names = tuple(rows[0])
     dialect = conn.dialect.name
     if dialect == "sqlite":
-        marks = ", ".join("?" * len(names))
+        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        await conn.exec_driver_sql(sql, _tuples(table, names, names, rows))
     elif dialect == "postgresql" and conn.dialect.driver == "asyncpg":
-        marks = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+        # One statement for every row: an array per column, unnested. As many single-row executions
+        # (executemany) each paid PostgreSQL's per-statement cost, and a run writes a dozen rows.
+        sql = _unnest_inserts.get((table.name, names))
+        if sql is None:
+            arrays = ", ".join(
+                f"${i}::{table.c[name].type.compile(dialect=conn.dialect)}[]" for i, name in enumerate(names, 1)
+            )
+            sql = _unnest_inserts[(table.name, names)] = (
+                f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+            )
+        values = _tuples(table, names, names, rows, dialect)
+        await conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*values, strict=True)))
     else:
         await conn.execute(table.insert(), list(rows))
-        return
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"
-    await conn.exec_driver_sql(sql, _tuples(table, names, names, rows, dialect))
 
 
 async def update_rows(
