@@ -66,6 +66,8 @@ class AdvisoryLeaderLock:
     def __init__(self, engine: AsyncEngine, name: str, *, timeout: float = 5.0) -> None:
         self._engine, self.name, self._timeout = engine, name, timeout
         self._conn: AsyncConnection | None = None
+        self._session: Any = None
+        """The driver's connection under ``_conn``, which ``_drop`` ends itself."""
         self._held = False
 
     @property
@@ -101,9 +103,10 @@ class AdvisoryLeaderLock:
     async def _connection(self) -> AsyncConnection:
         if self._conn is None:
             conn = await self._engine.connect()
+            session = (await conn.get_raw_connection()).driver_connection
             # Out of the pool: closing it ends the session (and the lock) rather than pooling it.
             await conn.run_sync(lambda sync: sync.detach())
-            self._conn = conn
+            self._conn, self._session = conn, session
             for statement in _keepalives:
                 await self._ask(conn, text(statement))
         return self._conn
@@ -114,7 +117,11 @@ class AdvisoryLeaderLock:
         return result
 
     async def _drop(self) -> None:
-        conn, self._conn, self._held = self._conn, None, False
+        conn, session, self._conn, self._session, self._held = self._conn, self._session, None, None, False
+        # Invalidating a detached connection does not close it: the session (and the lock) would
+        # last until the garbage collector reached it. End it here, without waiting on the server.
+        if session is not None:
+            session.terminate()
         if conn is not None:
             try:
                 await asyncio.wait_for(conn.invalidate(), self._timeout)
