@@ -209,7 +209,7 @@ class ScheduleEditor:
                     fresh = await self.book.get(declaration.tenant, declaration.id)
                     await self.repo.save(replace(fresh, declared_hash=digest, version=fresh.version + 1),
                                          is_new=False)
-            except WriteConflict:  # another process, starting too, applied it first
+            except (WriteConflict, ScheduleExists):  # another process, starting too, applied it first
                 log.info("declared schedule applied by another process", schedule_id=declaration.id,
                          tenant=declaration.tenant)
             except ValidationFailed as exc:

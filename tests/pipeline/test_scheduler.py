@@ -638,3 +638,25 @@ async def test_a_backfill_cut_short_by_a_stop_goes_on_after_restart(db, nodes, c
     await third.settle()
     assert len(await third.runs("hourly")) == 3
     assert [e.kind for e in await third.history("hourly")].count("already_fired") <= 1
+
+
+async def test_a_declared_schedule_another_process_created_meanwhile_does_not_stop_the_start(
+    db, nodes, clock, monkeypatch
+) -> None:
+    """Two servers starting at once on a fresh database both find the schedule missing; the one
+    that creates it second must leave it to the first, not fail to start."""
+    first = await nodes(db, declared=[declared()])
+    await first.stop()
+    real_get, stale = ScheduleRepository.get, [True]
+
+    async def read_before_the_other_created_it(self, *args: Any, **kwargs: Any) -> Any:
+        if stale.pop() if stale else False:
+            return None
+        return await real_get(self, *args, **kwargs)
+
+    monkeypatch.setattr(ScheduleRepository, "get", read_before_the_other_created_it)
+    second = await nodes(db, declared=[declared()])
+    monkeypatch.undo()
+    assert stale == []
+    assert [e.kind for e in await second.history("digest")].count("created") == 1
+    await second.stop()
