@@ -153,7 +153,9 @@ class JobRunner:
     async def _finish(
         self, run: RunRecord, ctx: JobContext, summary: dict[str, Any] | None, error: str | None
     ) -> RunRecord:
-        def close(t: Transition) -> None:
+        def close(t: Transition) -> bool:
+            if t.status != RunStatus.RUNNING or t.run.executor_id != self.executor.id:
+                return False  # taken over while this process stalled past its lease: the new owner closes it
             for topic, payload in ctx.actions:
                 t.emit(topic, ctx.actor, payload)
             if error is None:
@@ -164,6 +166,7 @@ class JobRunner:
                 t.status = RunStatus.FAILED
                 t.state.error = error
                 t.emit(Topic.RUN_FAILED, ctx.actor, {"error": error})
+            return True
 
-        closed, _ = await self.writer.change_run(run.tenant_id, run.id, close)
+        closed, _ = await self.writer.change_run(run.tenant_id, run.id, close, write_if=bool)
         return closed

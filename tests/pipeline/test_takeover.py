@@ -16,12 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.catalog import Catalog, load_catalog
 from domain.errors import LoopConflict
+from eventbus import InProcessBus
 from pipeline.engine import PipelineEngine
+from pipeline.jobs import JobRunner
+from pipeline.start_request import StartRequest
 from pipeline.tool_calls import OUTCOME_UNKNOWN
 from store.events import EventRepository
 from tests.config_copies import STEPWISE_PLAYBOOK, config_with
 from tests.pipeline.carrier_tool import Carrier, catalog_with, run_through
 from tests.pipeline.engines import Engines
+from tests.pipeline.test_scheduler import Gate, gated
 from tests.pipeline.test_stepwise import start
 from tests.stored import stored_run
 
@@ -175,3 +179,35 @@ async def test_two_processes_asked_to_take_the_same_step_one_wins_and_one_is_a_l
     log = await EventRepository(db).for_run("globex", run.id)
     steps = [e.payload["step_id"] for e in log if e.topic == "playbook.step_completed"]
     assert steps == ["hold"] and after.state.steps["hold"].status == "completed"
+
+
+async def test_a_job_taken_from_a_stalled_owner_is_closed_once(db, catalog, clock, tmp_path):
+    """The stalled owner's job ends after the other process took its run over: its close is
+    fenced off, so the run has one ``workflow.completed``, written by the new owner."""
+    several_processes(db)
+    gate = Gate()
+    owner = PipelineEngine(db, InProcessBus(), catalog, clock=clock, workers=2)
+    other = PipelineEngine(db, InProcessBus(), catalog, clock=clock, workers=2)
+    runners = [JobRunner(e, db, catalog, gated(gate), data_dir=tmp_path, clock=clock, executor=e.executor)
+               for e in (owner, other)]
+    try:
+        for engine, runner in zip((owner, other), runners, strict=True):
+            await engine.start()
+            await runner.start()
+        job = await runners[0].launch(StartRequest("globex", "feedback_digest", {}, "user:test", "manual"),
+                                      "feedback_digest")
+        stop_beating(owner)  # its job is still waiting on the gate
+        clock.advance(seconds=LEASE.total_seconds() + 1)
+        assert await other.executor.sweep() == 1
+        gate.open.set()
+        ended = [await asyncio.wait_for(runner.wait(job.id), timeout=30) for runner in runners]
+    finally:
+        for engine, runner in zip((owner, other), runners, strict=True):
+            await runner.stop()
+            await engine.stop()
+    final = await stored_run(other.runs, "globex", job.id)
+    log = await EventRepository(db).for_run("globex", job.id)
+    assert final.status == "completed" and final.executor_id == other.executor.id
+    assert [e.topic for e in log].count("workflow.completed") == 1
+    assert [e.seq for e in log] == list(range(1, len(log) + 1))
+    assert ended[1] is not None and ended[1].status == "completed"
