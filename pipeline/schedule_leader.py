@@ -35,6 +35,9 @@ class ScheduleLeader:
         self.leading = False
         self._turn = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        """Set by ``stop``: the loop ends at its next turn even if a cancellation was lost (Python
+        3.11's ``wait_for``, which the lock asks through, drops one that arrives with the answer)."""
 
     async def start(self) -> None:
         await self.campaign()
@@ -43,6 +46,7 @@ class ScheduleLeader:
 
     async def stop(self) -> None:
         if self._task is not None:
+            self._stopping = True
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
@@ -79,6 +83,8 @@ class ScheduleLeader:
         checked = time.monotonic()
         while True:
             await asyncio.sleep(self.poll_seconds if self.leading else self.retry_seconds)
+            if self._stopping:
+                return
             try:
                 if not self.leading or time.monotonic() - checked >= self.retry_seconds:
                     checked = time.monotonic()

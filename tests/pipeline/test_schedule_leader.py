@@ -25,6 +25,7 @@ from eventbus import InProcessBus
 from pipeline.job_kinds import JOB_KINDS
 from pipeline.jobs import JobKind
 from pipeline.runtime import SCHEDULER_LOCK, open_runtime
+from pipeline.schedule_leader import ScheduleLeader
 from store.database import open_engine
 from tests.conftest import POSTGRES_URL
 from tests.pipeline.test_scheduler import ACTOR, START, TENANT, Gate, Node, at, gated, settings
@@ -235,3 +236,48 @@ async def test_skip_holds_for_a_fire_after_a_failover(db, other_process, cluster
     await b.tick()
     await b.settle()
     assert [r.status for r in await b.runs("minutely")] == ["completed", "completed"]
+
+
+class SwallowingLock:
+    """A lock whose check lets a cancellation go, as ``asyncio.wait_for`` does on Python 3.11
+    when the answer arrives in the same turn as the cancel (the leader lock asks through it)."""
+
+    contested = True
+
+    def __init__(self) -> None:
+        self.checking, self.swallowed = asyncio.Event(), False
+
+    async def acquire(self) -> bool:
+        return True
+
+    async def held(self) -> bool:
+        self.checking.set()
+        if self.swallowed:
+            return True
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            self.swallowed = True  # once
+        return True
+
+    async def release(self) -> None:
+        return None
+
+
+class IdleTimer:
+    async def lead(self) -> None: ...
+
+    async def resign(self) -> None: ...
+
+    async def sync(self) -> None: ...
+
+
+async def test_a_leader_stops_even_when_a_check_lets_the_cancellation_go() -> None:
+    lock = SwallowingLock()
+    leader = ScheduleLeader(lock, IdleTimer(), retry_seconds=0.01, poll_seconds=0.01)
+    await leader.start()
+    await asyncio.wait_for(lock.checking.wait(), TAKEOVER_LIMIT)
+    stopping = asyncio.create_task(leader.stop())
+    stopped, _ = await asyncio.wait({stopping}, timeout=TAKEOVER_LIMIT)
+    assert stopped, "the leader's loop went on after stop()"
+    assert not leader.leading

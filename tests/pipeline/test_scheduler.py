@@ -98,8 +98,8 @@ class Node:
         return next(e.payload for e in events if e.topic == "schedule.fired")
 
     async def stop(self) -> None:
-        """Stop the process (a second stop does nothing)."""
-        await self.running.aclose()
+        """Stop the process (a second stop does nothing); one that cannot stop fails the test."""
+        await asyncio.wait_for(self.running.aclose(), timeout=30)
 
 
 @pytest.fixture
