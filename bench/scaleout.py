@@ -41,10 +41,8 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,7 +53,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import jwt
 from aiohttp import web
 from sqlalchemy import func, select, text
@@ -66,6 +63,7 @@ from config.settings import SHIPPED_CONFIG_DIR
 from domain.statuses import ACTIVE, TERMINAL, WAITING
 from store.database import open_engine
 from store.tables import runs
+from tests.e2e.cluster import child_pids, consecutive_free_ports, wait_ready
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().with_name("scaleout.lua")
@@ -102,26 +100,6 @@ def token(tenant: str) -> str:
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
-def consecutive_free_ports(count: int) -> int:
-    """The first of ``count`` consecutive ports that are free now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        held: list[socket.socket] = []
-        try:
-            for port in range(first, first + count):
-                held.append(sock := socket.socket())
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-        return first
-    raise RuntimeError(f"no {count} consecutive free ports")
-
-
 @dataclass
 class Cluster:
     process: subprocess.Popen[bytes]
@@ -129,25 +107,10 @@ class Cluster:
     log: Path
 
     def child_pids(self) -> dict[int, int]:
-        text_ = self.log.read_text(errors="replace")
-        return {int(i): int(pid) for i, pid in re.findall(r"process (\d+) \(pid (\d+), port \d+\) on", text_)}
+        return child_pids(self.log)
 
     async def ready(self, timeout: float = 120) -> None:
-        deadline, waiting = time.monotonic() + timeout, set(self.ports)
-        async with aiohttp.ClientSession() as session:
-            while waiting and time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"the cluster exited with {self.process.returncode}; see {self.log}")
-                for port in list(waiting):
-                    try:
-                        async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
-                            if response.status == 200:
-                                waiting.discard(port)
-                    except aiohttp.ClientError:
-                        pass
-                await asyncio.sleep(0.1)
-        if waiting:
-            raise TimeoutError(f"ports {sorted(waiting)} not ready; see {self.log}")
+        await wait_ready(self.process, self.ports, self.log, timeout)
 
     def stop(self) -> None:
         if self.process.poll() is None:

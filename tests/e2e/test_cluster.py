@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -28,32 +27,10 @@ from config.settings import Settings
 from store.database import open_engine
 from tests.api.conftest import exception_body
 from tests.conftest import POSTGRES_URL, _postgres_reachable
+from tests.e2e.cluster import child_pids, consecutive_free_ports, wait_ready
 from tests.e2e.server import SECRET, Client, token
 
 pytestmark = pytest.mark.e2e
-
-
-def consecutive_free_ports(count: int) -> int:
-    """The first of ``count`` consecutive ports that are free now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first + count > 65535:
-            continue
-        try:
-            held = []
-            for port in range(first, first + count):
-                sock = socket.socket()
-                held.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-        return first
-    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 async def database_exists(name: str) -> bool:
@@ -87,25 +64,10 @@ class Cluster:
 
     def child_pids(self) -> dict[int, int]:
         """Each child's pid by index, from what the parent printed."""
-        return {int(index): int(pid) for index, pid in
-                re.findall(r"autopilot cluster: process (\d+) \(pid (\d+), port \d+\) on", self.output())}
+        return child_pids(self.log)
 
     async def ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        waiting = set(self.ports)
-        async with aiohttp.ClientSession() as session:
-            while waiting and time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise AssertionError(f"the cluster exited with {self.process.returncode}:\n{self.output()}")
-                for port in list(waiting):
-                    try:
-                        async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
-                            if response.status == 200:
-                                waiting.discard(port)
-                    except aiohttp.ClientError:
-                        pass
-                await asyncio.sleep(0.1)
-        assert not waiting, f"ports {sorted(waiting)} never answered /readyz 200:\n{self.output()}"
+        await wait_ready(self.process, self.ports, self.log, timeout)
 
 
 @pytest.fixture

@@ -1,0 +1,65 @@
+"""A local cluster (``autopilot serve --processes N``) as the cluster tests and the scale-out
+benchmark start it: free consecutive ports for its processes, the children its parent printed,
+and waiting until every process answers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import aiohttp
+
+CHILD = re.compile(r"autopilot cluster: process (\d+) \(pid (\d+), port \d+\) on")
+
+
+def consecutive_free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports that are free now."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+        if first + count > 65535:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                held.append(sock := socket.socket())
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def child_pids(log: Path) -> dict[int, int]:
+    """Each child's pid by index, from what the cluster's parent printed to ``log``."""
+    return {int(index): int(pid) for index, pid in CHILD.findall(log.read_text(errors="replace"))}
+
+
+async def wait_ready(process: subprocess.Popen[bytes], ports: Iterable[int], log: Path, timeout: float) -> None:
+    """Until every port answers ``/readyz`` with 200; fails, with the cluster's output, if the
+    cluster exits or ``timeout`` seconds pass first."""
+    deadline, waiting = time.monotonic() + timeout, set(ports)
+    async with aiohttp.ClientSession() as session:
+        while waiting and time.monotonic() < deadline:
+            if process.poll() is not None:
+                output = log.read_text(errors="replace")
+                raise AssertionError(f"the cluster exited with {process.returncode}:\n{output}")
+            for port in list(waiting):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                        if response.status == 200:
+                            waiting.discard(port)
+                except aiohttp.ClientError:
+                    pass
+            await asyncio.sleep(0.1)
+    if waiting:
+        raise AssertionError(f"ports {sorted(waiting)} never answered /readyz 200:\n{log.read_text(errors='replace')}")
