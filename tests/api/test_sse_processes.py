@@ -7,44 +7,20 @@ to bus holds across processes as it does in one."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-
-import pytest
-from sqlalchemy import text
 
 from api.keys import BUS
 from eventbus.feed_bus import FeedBus
-from store.database import open_engine
 from tests.api.sse_client import Message, serve
-from tests.conftest import POSTGRES_URL, _postgres_reachable
+from tests.fresh_database import fresh_database
 
 STREAM = "/api/v1/events/stream"
-
-
-@asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    reason = _postgres_reachable()
-    if reason:
-        pytest.skip(reason)
-    name = f"t_sse_{uuid.uuid4().hex[:12]}"
-    admin = open_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def test_a_stream_reconnecting_across_processes_during_a_burst_loses_and_repeats_nothing(
     tmp_path: Path,
 ) -> None:
-    async with fresh_database() as url, serve(
+    async with fresh_database("t_sse") as url, serve(
         tmp_path / "a", database_url=url, scheduler_enabled=False
     ) as a, serve(tmp_path / "b", database_url=url, scheduler_enabled=False) as b:
         assert isinstance(a.app[BUS], FeedBus) and isinstance(b.app[BUS], FeedBus)

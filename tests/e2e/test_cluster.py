@@ -18,38 +18,17 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from api.cli import parser
 from api.cluster import child_command
 from config.settings import Settings
-from store.database import open_engine
 from tests.api.conftest import exception_body
-from tests.conftest import POSTGRES_URL, _postgres_reachable
+from tests.conftest import _postgres_reachable
 from tests.e2e.cluster import child_pids, consecutive_free_ports, wait_ready
 from tests.e2e.server import SECRET, Client, token
+from tests.fresh_database import database_exists, database_url, drop_database
 
 pytestmark = pytest.mark.e2e
-
-
-async def database_exists(name: str) -> bool:
-    admin = open_engine(make_url(POSTGRES_URL).set(database="postgres").render_as_string(hide_password=False))
-    try:
-        async with admin.connect() as conn:
-            return bool(await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}))
-    finally:
-        await admin.dispose()
-
-
-async def drop_database(name: str) -> None:
-    admin = open_engine(make_url(POSTGRES_URL).set(database="postgres").render_as_string(hide_password=False),
-                        isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
 
 
 @dataclass
@@ -81,7 +60,7 @@ async def cluster_of(tmp_path: Path) -> AsyncIterator[object]:
     async def start(processes: int) -> Cluster:
         name = f"cluster_{uuid.uuid4().hex[:10]}"
         assert not await database_exists(name)
-        url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        url = database_url(name)
         first = consecutive_free_ports(processes)
         log = tmp_path / f"cluster-{len(started)}.log"
         env = {**os.environ, "AUTOPILOT_DATABASE_URL": url, "AUTOPILOT_JWT_SECRET": SECRET}

@@ -13,7 +13,6 @@ import asyncio
 import collections
 import itertools
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.database import open_engine
 from tests.api.conftest import exception_body
 from tests.api.sse_client import Message, Stream
 from tests.config_copies import ACCOUNT_FLAGGED_RULE, REVIEW_PLAYBOOK, config_with
-from tests.conftest import POSTGRES_URL, _postgres_reachable
 from tests.e2e.server import ServerProcess, token
+from tests.fresh_database import fresh_database
 from tests.pipeline.carrier_tool import PLAYBOOK as CARRIER_PLAYBOOK
 from tests.pipeline.carrier_tool import Carrier
 
@@ -49,25 +47,11 @@ ONCE_PER_RUN = (
 )
 
 
-async def _admin(sql: str) -> None:
-    admin = open_engine(make_url(POSTGRES_URL).set(database="postgres").render_as_string(hide_password=False),
-                        isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await admin.dispose()
-
-
 @pytest.fixture
 async def database() -> AsyncIterator[str]:
     """A fresh PostgreSQL database for the cluster; its URL."""
-    if reason := _postgres_reachable():
-        pytest.skip(reason)
-    name = f"autopilot_e2e_{uuid.uuid4().hex[:12]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with fresh_database("autopilot_e2e") as url:
+        yield url
 
 
 @pytest.fixture
