@@ -17,7 +17,8 @@ async def test_a_released_lock_is_free_for_another_process_at_once(db: AsyncEngi
     assert await first.acquire()
     assert not await second.acquire()
     assert first.connection is not None
-    session = (await first.connection.get_raw_connection()).dbapi_connection.driver_connection  # still referred to
+    raw = (await first.connection.get_raw_connection()).dbapi_connection
+    session = raw.driver_connection if raw is not None else None  # still referred to
 
     await first.release()
     assert session is not None and session.is_closed()
