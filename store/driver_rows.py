@@ -78,16 +78,16 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[s
     elif dialect == "postgresql" and conn.dialect.driver == "asyncpg":
         # One statement for every row: an array per column, unnested. As many single-row executions
         # (executemany) each paid PostgreSQL's per-statement cost, and a run writes a dozen rows.
-        sql = _unnest_inserts.get((table.name, names))
-        if sql is None:
+        unnest = _unnest_inserts.get((table.name, names))
+        if unnest is None:
             arrays = ", ".join(
                 f"${i}::{table.c[name].type.compile(dialect=conn.dialect)}[]" for i, name in enumerate(names, 1)
             )
-            sql = _unnest_inserts[(table.name, names)] = (
+            unnest = _unnest_inserts[(table.name, names)] = (
                 f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
             )
         values = _tuples(table, names, names, rows, dialect)
-        await conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*values, strict=True)))
+        await conn.exec_driver_sql(unnest, tuple(list(column) for column in zip(*values, strict=True)))
     else:
         await conn.execute(table.insert(), list(rows))
 
