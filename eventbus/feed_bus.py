@@ -57,8 +57,12 @@ class FeedBus(EventBus):
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        """Cancel the follower and the listener, again until they end: on Python 3.11 a
+        cancellation that arrives with the answer ``asyncio.wait_for`` waits for is dropped."""
+        while pending := [task for task in self._tasks if not task.done()]:
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=1)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
