@@ -68,6 +68,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bench.raw_sqlite import run_raw_sqlite_ceiling
+from bench.scaleout import drop_database
 from config.catalog import load_catalog
 from config.settings import SHIPPED_CONFIG_DIR, Settings
 from eventbus import InProcessBus
@@ -319,9 +320,19 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     in_flight = args.in_flight or args.workers
     database = make_url(args.database_url).get_backend_name() if args.database_url else "sqlite"
     print(f"ours: {args.n} runs on {database}, {args.workers} workers, {in_flight} in flight ...", file=sys.stderr)
-    ours = asyncio.run(run_ours(args.n, tmp / "ours.sqlite", workers=args.workers, in_flight=in_flight,
-                                max_batch=args.max_batch, resume_mode=args.resume_mode,
-                                database_url=args.database_url))
+    database_url = None
+    if args.database_url:  # a database of this run's own: one left by an earlier run would skew it
+        given = make_url(args.database_url)
+        database_url = given.set(database=f"{given.database}_{os.getpid()}").render_as_string(hide_password=False)
+    try:
+        ours = asyncio.run(run_ours(args.n, tmp / "ours.sqlite", workers=args.workers, in_flight=in_flight,
+                                    max_batch=args.max_batch, resume_mode=args.resume_mode,
+                                    database_url=database_url))
+    finally:
+        if database_url:
+            server = make_url(database_url)
+            asyncio.run(drop_database(server.set(database="").render_as_string(hide_password=False).rstrip("/"),
+                                      server.database or ""))
     print(f"ours: {ours['runs_per_s']:,.0f} runs/s, all {args.n} runs verified", file=sys.stderr)
 
     if args.skip_baseline:

@@ -65,29 +65,48 @@ def _tuples(
     return out
 
 
-_unnest_inserts: dict[tuple[str, tuple[str, ...]], str] = {}
-"""PostgreSQL's insert statement per (table, columns), built once."""
+_unnest_statements: dict[tuple[str, str, tuple[str, ...]], str] = {}
+"""PostgreSQL's statements per (kind, table, columns), built once."""
+
+
+def _statement(key: tuple[str, str, tuple[str, ...]], build: Callable[[], str]) -> str:
+    sql = _unnest_statements.get(key)
+    if sql is None:
+        sql = _unnest_statements[key] = build()
+    return sql
+
+
+def _is_asyncpg(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "postgresql" and conn.dialect.driver == "asyncpg"
+
+
+def _arrays(conn: AsyncConnection, table: Table, columns: tuple[str, ...]) -> str:
+    """``$1::<type>[], $2::<type>[], …``: one array parameter per column, typed as the column."""
+    return ", ".join(
+        f"${i}::{table.c[name].type.compile(dialect=conn.dialect)}[]" for i, name in enumerate(columns, 1)
+    )
+
+
+def _columnwise(
+    table: Table, columns: tuple[str, ...], keys: tuple[str, ...], rows: Sequence[dict[str, Any]]
+) -> tuple[list[Any], ...]:
+    """The rows' values as one list per column, the parameters of an unnest statement."""
+    values = _tuples(table, columns, keys, rows, "postgresql")
+    return tuple(list(column) for column in zip(*values, strict=True))
 
 
 async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     names = tuple(rows[0])
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
+    if conn.dialect.name == "sqlite":
         sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
         await conn.exec_driver_sql(sql, _tuples(table, names, names, rows))
-    elif dialect == "postgresql" and conn.dialect.driver == "asyncpg":
+    elif _is_asyncpg(conn):
         # One statement for every row: an array per column, unnested. As many single-row executions
         # (executemany) each paid PostgreSQL's per-statement cost, and a run writes a dozen rows.
-        unnest = _unnest_inserts.get((table.name, names))
-        if unnest is None:
-            arrays = ", ".join(
-                f"${i}::{table.c[name].type.compile(dialect=conn.dialect)}[]" for i, name in enumerate(names, 1)
-            )
-            unnest = _unnest_inserts[(table.name, names)] = (
-                f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
-            )
-        values = _tuples(table, names, names, rows, dialect)
-        await conn.exec_driver_sql(unnest, tuple(list(column) for column in zip(*values, strict=True)))
+        insert = _statement(("insert", table.name, names), lambda: (
+            f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({_arrays(conn, table, names)})"
+        ))
+        await conn.exec_driver_sql(insert, _columnwise(table, names, names, rows))
     else:
         await conn.execute(table.insert(), list(rows))
 
@@ -102,6 +121,18 @@ async def update_rows(
     column, for backends that take the general path.
     """
     sets = tuple(k for k in rows[0] if k not in where.values())
+    columns, keys = sets + tuple(where), sets + tuple(where.values())
+    if _is_asyncpg(conn):
+        # One statement for the batch, joined on the guard. A run appears at most once per batch
+        # (each write is built from a committed read), so the count of rows matched is the count
+        # of guards that held, as with one statement per row.
+        update = _statement(("update", table.name, keys), lambda: (
+            f"UPDATE {table.name} SET {', '.join(f'{n} = v.{n}' for n in sets)} "
+            f"FROM unnest({_arrays(conn, table, columns)}) AS v({', '.join(keys)}) "
+            f"WHERE {' AND '.join(f'{table.name}.{col} = v.{key}' for col, key in where.items())}"
+        ))
+        updated = await conn.exec_driver_sql(update, _columnwise(table, columns, keys, rows))
+        return updated.rowcount
     if conn.dialect.name != "sqlite":
         total = 0
         for row in rows:
@@ -111,6 +142,5 @@ async def update_rows(
         return total
     sql = (f"UPDATE {table.name} SET {', '.join(f'{n} = ?' for n in sets)} "
            f"WHERE {' AND '.join(f'{col} = ?' for col in where)}")
-    columns, keys = sets + tuple(where), sets + tuple(where.values())
     result = await conn.exec_driver_sql(sql, _tuples(table, columns, keys, rows))
     return result.rowcount
