@@ -4,25 +4,19 @@ and a guard that fails any connection leaving this machine."""
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.catalog import Catalog, load_catalog
 from config.settings import SHIPPED_CONFIG_DIR
 from store.database import migrate, open_engine
-
-POSTGRES_URL = os.environ.get(
-    "AUTOPILOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
+from tests.postgres_schemas import postgres_schema
 
 
 def _is_local(address: object) -> bool:
@@ -56,14 +50,6 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect_ex", guarded(real_connect_ex))
 
 
-def _postgres_reachable() -> str | None:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
-            return None
-    except OSError as exc:
-        return f"no PostgreSQL server answers on 127.0.0.1:5432 ({exc})"
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A migrated database on each backend; PostgreSQL gets a schema of its own, dropped after."""
@@ -73,22 +59,8 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[As
         yield engine
         await engine.dispose()
         return
-    reason = _postgres_reachable()
-    if reason:
-        pytest.skip(reason)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = open_engine(POSTGRES_URL)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = open_engine(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}})
-    try:
-        await migrate(engine)
+    async with postgres_schema() as engine:
         yield engine
-    finally:
-        await engine.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 @pytest.fixture

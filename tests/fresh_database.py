@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from store.database import open_engine
-from tests.conftest import POSTGRES_URL, _postgres_reachable
+from tests.postgres_schemas import POSTGRES_URL, postgres_unreachable
 
 
 def database_url(name: str) -> str:
@@ -42,7 +42,7 @@ async def drop_database(name: str) -> None:
 @asynccontextmanager
 async def fresh_database(prefix: str) -> AsyncIterator[str]:
     """A new, empty database named ``<prefix>_<random>``; its URL. Skips without PostgreSQL."""
-    if reason := _postgres_reachable():
+    if reason := postgres_unreachable():
         pytest.skip(reason)
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     await _admin(f'CREATE DATABASE "{name}"')

@@ -23,10 +23,10 @@ from api.cli import parser
 from api.cluster import child_command
 from config.settings import Settings
 from tests.api.conftest import exception_body
-from tests.conftest import _postgres_reachable
 from tests.e2e.cluster import child_pids, consecutive_free_ports, wait_ready
 from tests.e2e.server import SECRET, Client, token
 from tests.fresh_database import database_exists, database_url, drop_database
+from tests.postgres_schemas import postgres_unreachable
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +53,7 @@ class Cluster:
 async def cluster_of(tmp_path: Path) -> AsyncIterator[object]:
     """Starts ``autopilot serve --processes N --create-database`` on a database that does not
     exist yet; kills what is left and drops the database afterwards."""
-    if reason := _postgres_reachable():
+    if reason := postgres_unreachable():
         pytest.skip(reason)
     started: list[Cluster] = []
 

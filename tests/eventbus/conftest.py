@@ -7,21 +7,18 @@ for the PostgreSQL one, which delivers only what it reads from there."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert
 
 from eventbus import Envelope, EventBus, InProcessBus
 from eventbus.feed_bus import FeedBus
-from store.database import migrate, open_engine
-from store.event_feed import CHANNEL_OPTION, PostgresEventFeed
+from store.event_feed import PostgresEventFeed
 from store.tables import events
-from tests.conftest import POSTGRES_URL, _postgres_reachable
+from tests.postgres_schemas import postgres_schema
 
 Store = Callable[[Sequence[Envelope]], Awaitable[None]]
 Backend = tuple[EventBus, Store]
@@ -36,31 +33,6 @@ async def in_process() -> AsyncIterator[Backend]:
     yield InProcessBus(), _nowhere
 
 
-@asynccontextmanager
-async def postgres_schema() -> AsyncIterator[AsyncEngine]:
-    """A migrated schema of its own in the ``test`` database, and a notification channel of its
-    own (channels are per database), dropped after; skips when PostgreSQL is not there."""
-    reason = _postgres_reachable()
-    if reason:
-        pytest.skip(reason)
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = open_engine(POSTGRES_URL)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{name}"'))
-    engine = open_engine(
-        POSTGRES_URL, connect_args={"server_settings": {"search_path": name}},
-        execution_options={CHANNEL_OPTION: f"events_{name}"},
-    )
-    try:
-        await migrate(engine)
-        yield engine
-    finally:
-        await engine.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        await admin.dispose()
-
-
 def event_rows(commit: Sequence[Envelope]) -> list[dict]:
     now = datetime.now(UTC)
     return [
@@ -72,7 +44,7 @@ def event_rows(commit: Sequence[Envelope]) -> list[dict]:
 
 @asynccontextmanager
 async def postgres() -> AsyncIterator[Backend]:
-    async with postgres_schema() as engine:
+    async with postgres_schema(own_channel=True) as engine:
         async def store(commit: Sequence[Envelope]) -> None:
             async with engine.begin() as conn:
                 await conn.execute(insert(events), event_rows(commit))

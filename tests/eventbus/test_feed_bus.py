@@ -16,11 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from eventbus import Envelope, Subscription
 from eventbus.feed_bus import FeedBus
 from pipeline.committer import GroupCommitter
-from store.database import open_engine
 from store.event_feed import PostgresEventFeed
 from store.tables import events
-from tests.conftest import POSTGRES_URL
-from tests.eventbus.conftest import postgres_schema
+from tests.postgres_schemas import postgres_schema, second_process
 from tests.store.test_store import new_run
 
 TOPICS = ("run.received", "triage.completed", "policy.evaluated")
@@ -39,21 +37,17 @@ class Process:
 async def process(like: AsyncEngine, *, poll_seconds: float = 1.0, deaf: bool = False) -> AsyncIterator[Process]:
     """A second engine on ``like``'s schema and channel, with its own bus and committer. A ``deaf``
     process never hears a notification: only its timer reads the log."""
-    async with like.connect() as conn:
-        schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
-    engine = open_engine(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}},
-                         execution_options=like.get_execution_options())
-    feed = DeafFeed(engine) if deaf else PostgresEventFeed(engine)
-    bus = FeedBus(feed, poll_seconds=poll_seconds)
-    await bus.start()
-    committer = GroupCommitter(engine, bus)
-    committer.start()
-    try:
-        yield Process(engine, feed, bus, committer)
-    finally:
-        await committer.stop()
-        await bus.stop()
-        await engine.dispose()
+    async with second_process(like) as engine:
+        feed = DeafFeed(engine) if deaf else PostgresEventFeed(engine)
+        bus = FeedBus(feed, poll_seconds=poll_seconds)
+        await bus.start()
+        committer = GroupCommitter(engine, bus)
+        committer.start()
+        try:
+            yield Process(engine, feed, bus, committer)
+        finally:
+            await committer.stop()
+            await bus.stop()
 
 
 class DeafFeed(PostgresEventFeed):
@@ -85,7 +79,7 @@ async def until_true(check: Callable[[], bool]) -> None:
 
 
 async def test_each_process_sees_every_commit_of_both_once_in_commit_order() -> None:
-    async with postgres_schema() as schema, process(schema) as a, process(schema) as b:
+    async with postgres_schema(own_channel=True) as schema, process(schema) as a, process(schema) as b:
         seen_by_a, seen_by_b = a.bus.subscribe(tenant_id="acme", maxsize=10_000), b.bus.subscribe(
             tenant_id="acme", maxsize=10_000)
 
@@ -105,7 +99,7 @@ async def test_each_process_sees_every_commit_of_both_once_in_commit_order() -> 
 
 
 async def test_a_process_that_hears_no_notification_still_receives_every_event_from_its_timer() -> None:
-    async with postgres_schema() as schema, process(schema) as a, process(
+    async with postgres_schema(own_channel=True) as schema, process(schema) as a, process(
         schema, poll_seconds=0.2, deaf=True
     ) as deaf:
         sub = deaf.bus.subscribe(tenant_id="acme")
@@ -115,7 +109,9 @@ async def test_a_process_that_hears_no_notification_still_receives_every_event_f
 
 async def test_a_listener_whose_connection_is_killed_listens_again_and_misses_nothing() -> None:
     # an hour between timer reads: here only notifications (and a reconnect) can deliver
-    async with postgres_schema() as schema, process(schema) as a, process(schema, poll_seconds=3600) as b:
+    async with (
+        postgres_schema(own_channel=True) as schema, process(schema) as a, process(schema, poll_seconds=3600) as b
+    ):
         sub = b.bus.subscribe(tenant_id="acme")
         first = await a.committer.submit(new_run("run_before", topics=TOPICS))
         assert [e.id for e in await until(sub, len(first))] == [e.id for e in first]  # heard
@@ -131,7 +127,7 @@ async def test_a_listener_whose_connection_is_killed_listens_again_and_misses_no
 
 
 async def test_a_subscriber_receives_what_commits_after_it_subscribed_not_what_went_before() -> None:
-    async with postgres_schema() as schema, process(schema) as a:
+    async with postgres_schema(own_channel=True) as schema, process(schema) as a:
         for n in range(3):  # nobody listens: the follower only moves its place
             await a.committer.submit(new_run(f"run_early_{n}", topics=TOPICS))
         await a.bus.drain()

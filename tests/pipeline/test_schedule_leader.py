@@ -26,9 +26,8 @@ from pipeline.job_kinds import JOB_KINDS
 from pipeline.jobs import JobKind
 from pipeline.runtime import SCHEDULER_LOCK, open_runtime
 from pipeline.schedule_leader import ScheduleLeader
-from store.database import open_engine
-from tests.conftest import POSTGRES_URL
 from tests.pipeline.test_scheduler import ACTOR, START, TENANT, Gate, Node, at, gated, settings
+from tests.postgres_schemas import second_process
 
 MINUTELY = {"type": "cron", "expression": "* * * * *"}
 TAKEOVER_LIMIT = 30.0
@@ -40,11 +39,8 @@ async def other_process(db: AsyncEngine) -> AsyncIterator[AsyncEngine]:
     """A second engine on ``db``'s schema: another server process's connections."""
     if db.dialect.name != "postgresql":
         pytest.skip("one process serves a SQLite file, and it always leads")
-    async with db.connect() as conn:
-        schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
-    other = open_engine(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}})
-    yield other
-    await other.dispose()
+    async with second_process(db) as other:
+        yield other
 
 
 @pytest.fixture

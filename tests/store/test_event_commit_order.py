@@ -12,9 +12,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from store.database import open_engine
 from store.writer import write_batch
-from tests.conftest import POSTGRES_URL
+from tests.postgres_schemas import second_process as another_process
 from tests.store.test_store import new_run
 
 WRITERS_PER_PROCESS = 4
@@ -25,11 +24,8 @@ WRITES_PER_WRITER = 40
 async def second_process(db: AsyncEngine) -> AsyncIterator[AsyncEngine]:
     if db.dialect.name != "postgresql":
         pytest.skip("on SQLite one process writes, under the database's only write lock")
-    async with db.connect() as conn:
-        schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
-    other = open_engine(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}})
-    yield other
-    await other.dispose()
+    async with another_process(db) as other:
+        yield other
 
 
 async def test_a_follower_of_the_log_never_skips_an_id(db: AsyncEngine, second_process: AsyncEngine) -> None:
