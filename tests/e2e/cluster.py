@@ -5,6 +5,7 @@ and waiting until every process answers."""
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import socket
 import subprocess
@@ -18,13 +19,13 @@ CHILD = re.compile(r"autopilot cluster: process (\d+) \(pid (\d+), port \d+\) on
 
 
 def consecutive_free_ports(count: int) -> int:
-    """The first of ``count`` consecutive ports that are free now."""
+    """The first of ``count`` consecutive ports that are free now, below the kernel's range of
+    ephemeral ports: a port from that range can be taken by any outgoing connection (a load
+    generator's, a client's) between this check and the server's bind."""
+    ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    ephemeral_from = int(ranges.read_text().split()[0]) if ranges.exists() else 32768
     for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first + count > 65535:
-            continue
+        first = random.randrange(10000, ephemeral_from - count)
         held: list[socket.socket] = []
         try:
             for port in range(first, first + count):
