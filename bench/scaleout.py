@@ -43,7 +43,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,7 +62,7 @@ from config.settings import SHIPPED_CONFIG_DIR
 from domain.statuses import ACTIVE, TERMINAL, WAITING
 from store.database import open_engine
 from store.tables import runs
-from tests.e2e.cluster import child_pids, consecutive_free_ports, wait_ready
+from tests.e2e.cluster import Cluster
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().with_name("scaleout.lua")
@@ -100,41 +99,14 @@ def token(tenant: str) -> str:
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
-@dataclass
-class Cluster:
-    process: subprocess.Popen[bytes]
-    ports: list[int]
-    log: Path
-
-    def child_pids(self) -> dict[int, int]:
-        return child_pids(self.log)
-
-    async def ready(self, timeout: float = 120) -> None:
-        await wait_ready(self.process, self.ports, self.log, timeout)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 def start_cluster(processes: int, url: str, tmp: Path, name: str, config_dir: Path | None = None,
                   **settings: str) -> Cluster:
-    first = consecutive_free_ports(processes)
-    log = tmp / f"{name}.log"
     env = {**os.environ, "AUTOPILOT_DATABASE_URL": url, "AUTOPILOT_JWT_SECRET": SECRET,
            "AUTOPILOT_SCHEDULER_ENABLED": "false", "AUTOPILOT_LOG_LEVEL": "WARNING"}
     if config_dir is not None:
         env["AUTOPILOT_CONFIG_DIR"] = str(config_dir)
     env.update({f"AUTOPILOT_{name.upper()}": value for name, value in settings.items()})
-    command = [sys.executable, "-m", "api.cli", "--data-dir", str(tmp / f"{name}-data"), "serve",
-               "--processes", str(processes), "--port", str(first), "--create-database"]
-    process = subprocess.Popen(command, cwd=ROOT_DIR, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    return Cluster(process, list(range(first, first + processes)), log)
+    return Cluster.launch(processes, tmp / f"{name}-data", tmp / f"{name}.log", env, cwd=ROOT_DIR)
 
 
 @dataclass

@@ -1,16 +1,19 @@
 """A local cluster (``autopilot serve --processes N``) as the cluster tests and the scale-out
 benchmark start it: free consecutive ports for its processes, the children its parent printed,
-and waiting until every process answers."""
+waiting until every process answers, and stopping it."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import re
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -64,3 +67,41 @@ async def wait_ready(process: subprocess.Popen[bytes], ports: Iterable[int], log
             await asyncio.sleep(0.1)
     if waiting:
         raise AssertionError(f"ports {sorted(waiting)} never answered /readyz 200:\n{log.read_text(errors='replace')}")
+
+
+@dataclass
+class Cluster:
+    """``autopilot serve --processes N --create-database`` running, its ports and its output."""
+
+    process: subprocess.Popen[bytes]
+    ports: list[int]
+    log: Path
+
+    @classmethod
+    def launch(cls, processes: int, data_dir: Path, log: Path, env: dict[str, str], cwd: Path | None = None) -> Cluster:
+        """Start N processes on free consecutive ports; their output (and the parent's) goes to ``log``."""
+        first = consecutive_free_ports(processes)
+        command = [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), "serve",
+                   "--processes", str(processes), "--port", str(first), "--create-database"]
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        return cls(process, list(range(first, first + processes)), log)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def child_pids(self) -> dict[int, int]:
+        """Each child's pid by index, from what the parent printed."""
+        return child_pids(self.log)
+
+    async def ready(self, timeout: float = 60) -> None:
+        await wait_ready(self.process, self.ports, self.log, timeout)
+
+    def stop(self, timeout: float = 60) -> None:
+        """SIGTERM to the parent (which stops its children); killed if it has not ended in ``timeout``."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

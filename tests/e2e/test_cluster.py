@@ -23,7 +23,8 @@ from api.cli import parser
 from api.cluster import child_command
 from config.settings import Settings
 from tests.api.conftest import exception_body
-from tests.e2e.cluster import child_pids, consecutive_free_ports, wait_ready
+from tests.e2e.cluster import Cluster as LocalCluster
+from tests.e2e.cluster import consecutive_free_ports
 from tests.e2e.server import SECRET, Client, token
 from tests.fresh_database import database_exists, database_url, drop_database
 from tests.postgres_schemas import postgres_unreachable
@@ -32,21 +33,9 @@ pytestmark = pytest.mark.e2e
 
 
 @dataclass
-class Cluster:
-    process: subprocess.Popen[bytes]
-    ports: list[int]
-    log: Path
-    database: str
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def child_pids(self) -> dict[int, int]:
-        """Each child's pid by index, from what the parent printed."""
-        return child_pids(self.log)
-
-    async def ready(self, timeout: float = 60) -> None:
-        await wait_ready(self.process, self.ports, self.log, timeout)
+class Cluster(LocalCluster):
+    database: str = ""
+    """The PostgreSQL database the cluster created, dropped after the test."""
 
 
 @pytest.fixture
@@ -60,26 +49,14 @@ async def cluster_of(tmp_path: Path) -> AsyncIterator[object]:
     async def start(processes: int) -> Cluster:
         name = f"cluster_{uuid.uuid4().hex[:10]}"
         assert not await database_exists(name)
-        url = database_url(name)
-        first = consecutive_free_ports(processes)
-        log = tmp_path / f"cluster-{len(started)}.log"
-        env = {**os.environ, "AUTOPILOT_DATABASE_URL": url, "AUTOPILOT_JWT_SECRET": SECRET}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "--data-dir", str(tmp_path / "data"), "serve",
-             "--processes", str(processes), "--port", str(first), "--create-database"],
-            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        )
-        started.append(cluster := Cluster(process, list(range(first, first + processes)), log, name))
+        env = {**os.environ, "AUTOPILOT_DATABASE_URL": database_url(name), "AUTOPILOT_JWT_SECRET": SECRET}
+        launched = LocalCluster.launch(processes, tmp_path / "data", tmp_path / f"cluster-{len(started)}.log", env)
+        started.append(cluster := Cluster(launched.process, launched.ports, launched.log, name))
         return cluster
 
     yield start
     for cluster in started:
-        if cluster.process.poll() is None:
-            cluster.process.send_signal(signal.SIGTERM)
-            try:
-                cluster.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                cluster.process.kill()
+        cluster.stop(timeout=40)
         for pid in cluster.child_pids().values():
             try:
                 os.kill(pid, signal.SIGKILL)
