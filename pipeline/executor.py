@@ -17,8 +17,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,12 +31,6 @@ log = structlog.get_logger(__name__)
 CLAIM_BATCH = 500
 
 
-@dataclass(frozen=True)
-class Claimant:
-    statuses: tuple[str, ...]
-    take: Callable[[RunRecord], None]
-
-
 class Executor:
     def __init__(
         self, db: AsyncEngine, clock: Clock, ids: IdFactory, *, lease: float = 10.0, heartbeat: float = 2.5
@@ -49,7 +42,8 @@ class Executor:
         self.clock = clock
         self.lease, self.heartbeat = timedelta(seconds=lease), heartbeat
         self._sole = db.dialect.name == "sqlite"
-        self._claimants: list[Claimant] = []
+        self._takers: dict[str, Callable[[RunRecord], None]] = {}
+        """Who an orphaned run in each status goes to (the engine's workers, the job runner)."""
         self._task: asyncio.Task[None] | None = None
         self.taken_over = 0
         """Runs this process claimed from dead ones since it started (for metrics)."""
@@ -62,12 +56,11 @@ class Executor:
 
     def adopt(self, statuses: Sequence[str], take: Callable[[RunRecord], None]) -> None:
         """Hand orphaned runs in ``statuses`` to ``take`` from the next sweep on."""
-        self._claimants.append(Claimant(tuple(statuses), take))
+        self._takers.update(dict.fromkeys(statuses, take))
 
     async def start(self) -> None:
         """Register, forget the processes that can no longer be alive, and beat from now on."""
-        now = self.clock()
-        await self.repo.register(ExecutorRecord(self.id, socket.gethostname()[:255], os.getpid(), now, now))
+        await self.repo.register(self._record(self.clock()))
         if self._sole:
             await self.repo.forget(keep=self.id)
         self._task = asyncio.create_task(self._beat_forever(), name="executor-heartbeat")
@@ -81,27 +74,29 @@ class Executor:
             self._task = None
             await self.repo.retire(self.id)
 
-    async def sweep(self, claimants: Sequence[Claimant] | None = None) -> int:
-        """Beat, then claim orphaned runs for each claimant (all of them by default) until none
-        is left; return how many were taken."""
+    def _record(self, now: datetime) -> ExecutorRecord:
+        return ExecutorRecord(self.id, socket.gethostname()[:255], os.getpid(), now, now)
+
+    async def sweep(self) -> int:
+        """Beat, then claim orphaned runs in the adopted statuses, a batch at a time until none is
+        left, and hand each to its taker; return how many were taken."""
         now = self.clock()
         beaten = time.monotonic()
         if not await self.repo.beat(self.id, now):  # declared dead while alive (a long stall): come back
-            await self.repo.register(ExecutorRecord(self.id, socket.gethostname()[:255], os.getpid(), now, now))
+            await self.repo.register(self._record(now))
             log.warning("executor row was gone; registered again", executor_id=self.id)
         self._beaten = beaten
         dead_before = now - self.lease
         taken = 0
-        for claimant in self._claimants if claimants is None else claimants:
-            while True:
-                runs = await self.repo.claim_orphans(
-                    self.id, claimant.statuses, dead_before=dead_before, limit=CLAIM_BATCH
-                )
-                for run in runs:
-                    claimant.take(run)
-                taken += len(runs)
-                if len(runs) < CLAIM_BATCH:
-                    break
+        while self._takers:
+            runs = await self.repo.claim_orphans(
+                self.id, list(self._takers), dead_before=dead_before, limit=CLAIM_BATCH
+            )
+            for run in runs:
+                self._takers[run.status](run)
+            taken += len(runs)
+            if len(runs) < CLAIM_BATCH:
+                break
         await self.repo.forget(dead_before=dead_before - self.lease)
         if taken:
             self.taken_over += taken
