@@ -65,11 +65,6 @@ class ExecutorRepository:
         async with self._engine.begin() as conn:
             return (await conn.execute(query)).rowcount
 
-    async def alive(self, since: datetime) -> list[ExecutorRecord]:
-        query = select(executors).where(executors.c.heartbeat_at >= since).order_by(executors.c.started_at)
-        async with self._engine.connect() as conn:
-            return [ExecutorRecord(**row._mapping) for row in await conn.execute(query)]
-
     async def claim_orphans(
         self, executor_id: str, statuses: Sequence[str], *, dead_before: datetime, limit: int
     ) -> list[RunRecord]:
