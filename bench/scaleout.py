@@ -5,13 +5,17 @@ What is measured, in one invocation:
 1. **Throughput with 1, 2 and 3 processes.** Each phase starts the real cluster
    (``autopilot serve --processes N --create-database``, scheduler off, no demo) on a fresh
    PostgreSQL database, and ``wrk`` (one thread per process, each on its process's port, Lua
-   script ``bench/scaleout.lua``; ``--connections`` in all, split over the processes, so the
-   offered load does not grow with them) POSTs ``payment.failed`` exceptions for ``--duration``
-   seconds after ``--warmup`` seconds of the same load; one in ten is over acme's approval amount
-   and pauses. Reported: accepted requests/s (2xx answers), completed runs/s (runs whose row reached
-   an ended or waiting status, ``updated_at`` inside the measured window, counted in the
-   database), p50/p99 ingest latency (wrk's, over every thread), the ratio 2-to-1, and the CPU
-   the servers and PostgreSQL used over the window (in cores, from ``/proc``).
+   script ``bench/scaleout.lua``; ``C`` connections in all, split over the processes) POSTs
+   ``payment.failed`` exceptions for ``--duration`` seconds after ``--warmup`` seconds of the same
+   load; one in ten is over acme's approval amount and pauses. Each size is measured at every
+   offered load of ``--connections`` (default 64 and 256), each on a fresh cluster and database:
+   a size's capacity is its best completed runs/s over those loads, since an offered load that
+   keeps one process busy does not keep two busy (a closed-loop client sends no faster than the
+   answers come back). Reported per phase: accepted requests/s (2xx answers), completed runs/s
+   (runs whose row reached an ended or waiting status, ``updated_at`` inside the measured window,
+   counted in the database), p50/p99 ingest latency (wrk's, over every thread), the CPU the
+   servers, PostgreSQL and wrk used over the window (in cores, from ``/proc``) and how busy the
+   whole machine was; per size, its capacity; and the ratio of the capacities 2-to-1.
 2. **Failover.** Two processes on a fresh database, with a configuration copy in which each
    exception (``bench.tool_call``) runs a playbook whose first step calls a slow idempotent HTTP
    tool served by this script, so runs stay in an active status, owned by a process, while the
@@ -30,7 +34,7 @@ The last line printed is one JSON object. Target (issue 12): 2 processes give at
 runs/s of one on a 2-core machine; failover within 15 s; 0 lost, 0 duplicated. wrk, the servers
 and PostgreSQL share this machine's cores, so the figures are of the whole machine.
 
-Run: ``python -m bench.scaleout [--duration S] [--connections C] [--processes 1,2,3]`` from the
+Run: ``python -m bench.scaleout [--duration S] [--connections 64,256] [--processes 1,2,3]`` from the
 repository root; needs ``wrk`` (Debian: ``apt-get install wrk``) and the PostgreSQL server of
 ``--server`` (default ``postgresql+asyncpg://postgres@127.0.0.1:5432``).
 """
@@ -41,6 +45,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -161,6 +166,20 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def reaped_children_cpu_seconds() -> float:
+    """CPU seconds of this script's children that have ended (here: wrk, once it has finished)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from ``/proc/stat``."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick
+
+
 def postgres_pids() -> list[int]:
     """The PostgreSQL server's processes on this machine, to tell how much CPU the database took."""
     pids = []
@@ -223,29 +242,33 @@ async def drop_database(server: str, name: str) -> None:
         await admin.dispose()
 
 
-async def throughput(processes: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    name = f"bench_scaleout_{os.getpid()}_{processes}"
+async def throughput(processes: int, connections: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    tag = f"{processes}_{connections}"
+    name = f"bench_scaleout_{os.getpid()}_{tag}"
     url = f"{args.server}/{name}"
-    cluster = start_cluster(processes, url, tmp, f"tp{processes}")
+    cluster = start_cluster(processes, url, tmp, f"tp{tag}")
     db = open_engine(url)
     try:
         await cluster.ready()
         bearer = token("acme")
         accepted: list[str] = []
         if args.warmup > 0:
-            warm = await start_wrk(cluster.ports, bearer, args.warmup, args.connections,
-                                   tmp / f"warm{processes}-", "pipeline", f"w{processes}")
+            warm = await start_wrk(cluster.ports, bearer, args.warmup, connections,
+                                   tmp / f"warm{tag}-", "pipeline", f"w{tag}")
             await warm.finish()
             accepted += warm.run_ids()
         await asyncio.sleep(1)  # let the warm-up's last runs land outside the window
         servers, database = list(cluster.child_pids().values()), postgres_pids()
-        cpu_before = (cpu_seconds(servers), cpu_seconds(database))
         start = datetime.now(UTC)
-        load = await start_wrk(cluster.ports, bearer, args.duration, args.connections,
-                               tmp / f"load{processes}-", "pipeline", f"m{processes}")
+        load = await start_wrk(cluster.ports, bearer, args.duration, connections,
+                               tmp / f"load{tag}-", "pipeline", f"m{tag}")
+        cpu_before = (cpu_seconds(servers), cpu_seconds(database), reaped_children_cpu_seconds())
+        machine_before = machine_busy_seconds()
         summary = await load.finish()
         end = datetime.now(UTC)
-        cpu = (cpu_seconds(servers) - cpu_before[0], cpu_seconds(database) - cpu_before[1])
+        cpu = (cpu_seconds(servers) - cpu_before[0], cpu_seconds(database) - cpu_before[1],
+               reaped_children_cpu_seconds() - cpu_before[2])
+        machine = [after - before for after, before in zip(machine_busy_seconds(), machine_before, strict=True)]
         window = (end - start).total_seconds()
         done = await count_done(db, start, end)
         await settle(db, 30)
@@ -261,13 +284,16 @@ async def throughput(processes: int, args: argparse.Namespace, tmp: Path) -> dic
         "accepted": summary["accepted"], "accepted_per_s": round(summary["accepted"] / seconds, 1),
         "runs_per_s": round(done / window, 1), "runs_done_in_window": done,
         "p50_ms": round(summary["p50_us"] / 1000, 2), "p99_ms": round(summary["p99_us"] / 1000, 2),
-        "server_cores": round(cpu[0] / window, 2), "postgres_cores": round(cpu[1] / window, 2),
+        "connections": connections, "server_cores": round(cpu[0] / window, 2),
+        "postgres_cores": round(cpu[1] / window, 2), "wrk_cores": round(cpu[2] / window, 2),
+        "machine_busy": round(machine[0] / machine[1], 2),
         "errors": {k: summary[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx")},
         **{k: checked[k] for k in ("lost", "duplicated_runs", "duplicated_actions", "active_left", "seq_gaps")},
     }
-    print(f"{processes} process(es): {figures['accepted_per_s']:,.0f} accepted/s, {figures['runs_per_s']:,.0f} "
-          f"runs/s done, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, CPU: servers "
-          f"{figures['server_cores']} cores, PostgreSQL {figures['postgres_cores']}, errors {figures['errors']}, "
+    print(f"{processes} process(es), {connections} connections: {figures['accepted_per_s']:,.0f} accepted/s, "
+          f"{figures['runs_per_s']:,.0f} runs/s done, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, CPU: "
+          f"servers {figures['server_cores']} cores, PostgreSQL {figures['postgres_cores']}, wrk "
+          f"{figures['wrk_cores']}, machine {figures['machine_busy']:.0%} busy, errors {figures['errors']}, "
           f"lost {figures['lost']}, duplicated {figures['duplicated_runs']}", file=sys.stderr, flush=True)
     return figures
 
@@ -386,7 +412,13 @@ async def failover(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    phases = {n: await throughput(n, args, tmp) for n in ([] if args.only_failover else args.processes)}
+    measured = [await throughput(n, c, args, tmp) for n in ([] if args.only_failover else args.processes)
+                for c in args.connections]
+    phases: dict[int, dict[str, Any]] = {}  # per size, its phase with the most runs/s: its capacity
+    for phase in measured:
+        best = phases.get(phase["processes"])
+        if best is None or phase["runs_per_s"] > best["runs_per_s"]:
+            phases[phase["processes"]] = phase
     over = await failover(args, tmp) if not args.skip_failover else None
     rate = {n: phases[n]["runs_per_s"] for n in phases}
     ratio = round(rate[2] / rate[1], 2) if 1 in rate and 2 in rate and rate[1] else None
@@ -397,12 +429,13 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         **{f"accepted_per_s_{n}": phases[n]["accepted_per_s"] for n in phases},
         **{f"p50_ms_{n}": phases[n]["p50_ms"] for n in phases},
         **{f"p99_ms_{n}": phases[n]["p99_ms"] for n in phases},
+        **{f"connections_{n}": phases[n]["connections"] for n in phases},
         "ratio_2_to_1": ratio,
         "failover_seconds": over["failover_seconds"] if over else None,
-        "lost": sum(p["lost"] for p in phases.values()) + (over["lost"] if over else 0),
-        "duplicated": sum(p["duplicated_runs"] + p["duplicated_actions"] for p in phases.values())
+        "lost": sum(p["lost"] for p in measured) + (over["lost"] if over else 0),
+        "duplicated": sum(p["duplicated_runs"] + p["duplicated_actions"] for p in measured)
         + (over["duplicated_runs"] + over["duplicated_actions"] if over else 0),
-        "phases": list(phases.values()), "failover": over,
+        "phases": measured, "failover": over,
     }
     result["target"] = {
         "ratio_2_to_1": TARGET_RATIO, "failover_seconds": TARGET_FAILOVER_SECONDS,
@@ -421,9 +454,9 @@ def main() -> None:
                         help="cluster sizes to measure, comma-separated (default 1,2,3)")
     parser.add_argument("--duration", type=float, default=15, help="seconds of measured load per size")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load before each measurement")
-    parser.add_argument("--connections", type=int, default=64,
-                        help="wrk connections in all, split evenly over the processes: the same offered load "
-                             "whatever their number, enough to keep one process busy")
+    parser.add_argument("--connections", type=lambda s: [int(n) for n in s.split(",")], default=[64, 256],
+                        help="offered loads, comma-separated: wrk connections in all, split evenly over the "
+                             "processes; each size is measured at each (default 64,256)")
     parser.add_argument("--skip-failover", action="store_true")
     parser.add_argument("--only-failover", action="store_true", help="skip the throughput sizes")
     parser.add_argument("--failover-load", type=float, default=25, help="seconds of load in the failover phase")
