@@ -3,22 +3,14 @@ schedule's payload, or from an ingest source."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from config.rfc3339 import UtcDatetime
 
-def _in_utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except (OverflowError, ValueError) as exc:
-        raise ValueError("the time is out of range once converted to UTC") from exc
-
-
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
-"""A time with its offset, normalised to UTC; one that cannot be (year 9999 at -01:00) is a 400."""
+__all__ = ["Body", "ExceptionIn", "UtcDatetime"]
 
 
 class Body(BaseModel):

@@ -39,8 +39,9 @@ from api.keys import (
 )
 from api.metrics import install_metrics, metrics_middleware
 from api.middleware import add_request_id_header, errors_middleware
+from api.request_guard import PARSER_ARGS, guard_middleware
 from api.routes_health import OPENAPI, openapi_document
-from api.routing import RouteSpec
+from api.routing import MAX_BODY_BYTES, RouteSpec
 from api.sse import STREAMS, Streams
 from api.tokens import TokenService
 from config.catalog import load_catalog
@@ -121,7 +122,8 @@ def create_app(
     extra_contexts: Sequence[Callable[[web.Application], AsyncIterator[None]]] = (),
 ) -> web.Application:
     app = web.Application(
-        middlewares=[metrics_middleware, errors_middleware, auth_middleware], client_max_size=1 << 20
+        middlewares=[metrics_middleware, errors_middleware, guard_middleware, auth_middleware],
+        client_max_size=MAX_BODY_BYTES, handler_args=PARSER_ARGS,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock

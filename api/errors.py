@@ -16,6 +16,9 @@ from domain import errors
 
 HTTP_STATUS: dict[type[errors.AutopilotError], int] = {
     errors.ValidationFailed: 400,
+    errors.UnsupportedMediaType: 415,
+    errors.UriTooLong: 414,
+    errors.HeaderTooLarge: 431,
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,

@@ -37,7 +37,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            return _answer(request, failure_of(exc))
+            response = _answer(request, failure_of(exc))
+            if "Allow" in exc.headers:  # a 405 says which methods the route takes
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
         except Exception as exc:
             log.exception("unhandled error", path=request.path)
             return _answer(request, failure_of(exc))

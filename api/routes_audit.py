@@ -22,7 +22,7 @@ class AuditQuery(Body):
     topic: str | None = Field(None, max_length=64, description="A topic, or a prefix pattern like 'playbook.*'")
     since: UtcDatetime | None = None
     until: UtcDatetime | None = None
-    cursor: int | None = Field(None, ge=1, description="next_cursor of the previous page")
+    cursor: int | None = Field(None, ge=1, le=2**63 - 1, description="next_cursor of the previous page")
     limit: int = Field(100, ge=1, le=500)
 
     @field_validator("topic")

@@ -40,7 +40,7 @@ class PageQuery(Body):
 
 
 class EventQuery(Body):
-    after_seq: int = Field(0, ge=0)
+    after_seq: int = Field(0, ge=0, le=2**31 - 1)
     limit: int = Field(500, ge=1, le=1000)
     topic: str | None = Field(None, max_length=64, description="Topic pattern; * and # wildcards")
 

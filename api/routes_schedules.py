@@ -32,7 +32,7 @@ ONE = "/api/v1/schedules/{schedule_id}"
 
 class HistoryQuery(Body):
     kind: str | None = Field(None, max_length=200, description="Comma-separated kinds")
-    cursor: int | None = Field(None, ge=1)
+    cursor: int | None = Field(None, ge=1, le=2**63 - 1)
     limit: int = Field(100, ge=1, le=500)
 
 

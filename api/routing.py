@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import orjson
 from aiohttp import web
@@ -14,13 +14,15 @@ from pydantic import BaseModel
 
 from api.auth import PRINCIPAL
 from api.errors import ERROR_CONTRACTS, ErrorContract
+from api.json_limits import json_problem
 from api.keys import CATALOG
-from domain.errors import Forbidden, ValidationFailed
-from pipeline.validation import validate
+from domain.errors import Forbidden, UnsupportedMediaType, ValidationFailed
+from pipeline.validation import validate, validate_json
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY_BYTES = 1 << 20
+JSON = "application/json"
 
 
 @dataclass(frozen=True)
@@ -97,49 +99,58 @@ def _requiring(permission: str, handler: Handler) -> Handler:
     return guarded
 
 
-def _nul_in(value: Any, path: str) -> str | None:
-    """Where a NUL character hides in parsed JSON (keys included): no store keeps it faithfully."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if "\x00" in key:
-                return path
-            if (found := _nul_in(item, f"{path}.{key}")) is not None:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            if (found := _nul_in(item, f"{path}[{index}]")) is not None:
-                return found
-    return None
+def _refuse(where: str, problem: str, kind: str) -> ValidationFailed:
+    return ValidationFailed(f"invalid {where}: {problem}", [{"field": where, "message": problem, "type": kind}])
+
+
+def _missing_body() -> ValidationFailed:
+    return _refuse("body", "a JSON object is required (send {} when no field is needed)", "missing")
+
+
+def _require_json(request: web.Request) -> None:
+    """Bodies are JSON (RFC 8259: UTF-8), said so by ``Content-Type``; a form, text or a missing
+    type is refused rather than guessed at."""
+    charset = request.charset
+    if request.content_type != JSON or (charset is not None and charset.lower() not in ("utf-8", "utf8")):
+        given = request.headers.get("Content-Type", "none")
+        raise UnsupportedMediaType(
+            f"the body must be sent as {JSON} (UTF-8), not {given!r}",
+            [{"field": "header.Content-Type", "message": f"expected {JSON}", "type": "media_type"}],
+        )
 
 
 async def read_body(request: web.Request, model: type[M]) -> tuple[M, bytes]:
-    """The validated body, and its canonical JSON (sorted keys) for idempotency fingerprints."""
+    """The validated body, and its canonical JSON (sorted keys) for idempotency fingerprints.
+
+    Types are strict, as JSON has them: ``"12"`` is not an integer, ``1`` not a boolean, and a
+    time is an RFC 3339 string (``config/rfc3339.py``)."""
+    if not request.body_exists:
+        raise _missing_body()
+    _require_json(request)
     if request.content_length and request.content_length > MAX_BODY_BYTES:
         raise ValidationFailed("the body is too large", [{"field": "body", "message": "over 1 MiB"}])
-    raw = await request.read()
+    raw = await request.read()  # aiohttp stops a body without a length at client_max_size: 413
+    if not raw.strip():
+        raise _missing_body()
     try:
-        data = orjson.loads(raw) if raw.strip() else {}
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ValidationFailed(
             f"the body is not valid JSON: {exc}", [{"field": "body", "message": str(exc), "type": "json_invalid"}]
         ) from exc
     if not isinstance(data, dict):
-        raise ValidationFailed(
-            "the body must be a JSON object", [{"field": "body", "message": "expected an object"}]
-        )
-    if (where := _nul_in(data, "body")) is not None:
-        raise ValidationFailed(
-            f"invalid {where}: NUL characters are not allowed", [{"field": where, "message": "contains \\u0000"}]
-        )
-    return validate(model, data, "body"), orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+        raise _refuse("body", "expected a JSON object", "model_type")
+    if (problem := json_problem(data, "body")) is not None:
+        raise _refuse(*problem, "value_error")
+    return validate_json(model, raw, "body"), orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
+    """The query string, validated: its values are text, so numbers are read from their digits,
+    but a time must still be an RFC 3339 string."""
     query = dict(request.query)
-    if (where := _nul_in(query, "query")) is not None:
-        raise ValidationFailed(f"invalid {where}: NUL characters are not allowed", [{"field": where, "message": "NUL"}])
+    if (problem := json_problem(query, "query")) is not None:
+        raise _refuse(*problem, "value_error")
     return validate(model, query, "query")
 
 

@@ -5,14 +5,14 @@ bad expression or an unknown zone is reported with its field wherever it was wri
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from config.rfc3339 import UtcDatetime
 from config.yaml_source import Declaration, check_unique_per_tenant, load_model
 
 ScheduleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -27,7 +27,7 @@ class TriggerSpec(Declaration):
     type: Literal["cron", "interval"]
     expression: str | None = Field(None, min_length=1, max_length=200, examples=["0 9 * * MON-FRI"])
     seconds: float | None = Field(None, ge=1, le=366 * 86400)
-    start_at: AwareDatetime | None = None
+    start_at: UtcDatetime | None = None
     timezone: str = Field("UTC", examples=["Europe/Paris"])
 
     @field_validator("timezone")
@@ -38,14 +38,6 @@ class TriggerSpec(Declaration):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {name!r}") from exc
         return name
-
-    @field_validator("start_at")
-    @classmethod
-    def _start_in_utc(cls, start: datetime | None) -> datetime | None:
-        try:
-            return start.astimezone(UTC) if start is not None else None
-        except (OverflowError, ValueError) as exc:
-            raise ValueError("the time is out of range once converted to UTC") from exc
 
     @field_validator("expression")
     @classmethod

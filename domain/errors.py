@@ -20,6 +20,20 @@ class ValidationFailed(AutopilotError):
     code = "VALIDATION_FAILED"
 
 
+class UnsupportedMediaType(ValidationFailed):
+    """A body in another format than the route reads (it reads JSON)."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class UriTooLong(ValidationFailed):
+    code = "URI_TOO_LONG"
+
+
+class HeaderTooLarge(ValidationFailed):
+    code = "HEADER_TOO_LARGE"
+
+
 class Unauthorized(AutopilotError):
     code = "UNAUTHORIZED"
 

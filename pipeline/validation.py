@@ -26,3 +26,12 @@ def validate(model: type[M], data: Any, prefix: str) -> M:
     except ValidationError as exc:
         details = field_errors(exc, prefix)
         raise ValidationFailed(f"invalid {details[0]['field']}: {details[0]['message']}", details) from exc
+
+
+def validate_json(model: type[M], raw: bytes, prefix: str) -> M:
+    """``model`` from JSON text, strictly: JSON's own types only, nothing coerced."""
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        details = field_errors(exc, prefix)
+        raise ValidationFailed(f"invalid {details[0]['field']}: {details[0]['message']}", details) from exc

@@ -67,11 +67,13 @@ async def test_dry_run_changes_nothing_and_says_what_would_run(api):
     assert run["status"] == "received" and run["last_seq"] == 1
 
 
-async def test_an_empty_body_means_execute_and_a_paused_run_is_reported_not_moved(api, ingest):
+async def test_an_empty_object_means_execute_and_a_paused_run_is_reported_not_moved(api, ingest):
+    """The seed's "empty body" example sends ``{}``; no body at all is a 400 (issue 13)."""
     run_id = await ingest(amount="12000.00")
     response = await api.client.post(path(run_id), headers=api.headers())
-    body = await response.json()
-    assert response.status == 200 and body["loopStatus"] == "paused" and "stepExecuted" not in body
+    assert response.status == 400 and (await response.json())["error"]["details"][0]["field"] == "body"
+    status, body, _ = await api.call("POST", path(run_id), json={})
+    assert status == 200 and body["loopStatus"] == "paused" and "stepExecuted" not in body
     assert body["message"].startswith("run is paused at gate ops_lead_approval")
     assert body["nextStep"]["stepNumber"] == 1 and body["nextStep"]["status"] == "pending"
     assert None not in body["nextStep"].values()
