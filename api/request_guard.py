@@ -55,18 +55,18 @@ def check_request(request: web.Request) -> None:
         if (problem := _bad_text(_decoded(path))) is not None:
             raise _refuse("path", problem)
         for pair in query.split("&"):
-            name, _, value = pair.partition("=")
-            for raw in (name, value):
-                if (problem := _bad_text(_decoded(raw))) is not None:
-                    raise _refuse(f"query.{_decoded(name).decode('utf-8', 'replace')}", problem)
-    for name, value in request.raw_headers:
-        if len(name) + len(value) + 2 > MAX_HEADER_LINE:
-            label = name.decode("latin-1")
+            key, _, text = pair.partition("=")
+            for part in (key, text):
+                if (problem := _bad_text(_decoded(part))) is not None:
+                    raise _refuse(f"query.{_decoded(key).decode('utf-8', 'replace')}", problem)
+    for header, value in request.raw_headers:
+        if len(header) + len(value) + 2 > MAX_HEADER_LINE:
+            label = header.decode("latin-1")
             raise HeaderTooLarge(f"header {label} is longer than {MAX_HEADER_LINE} bytes",
                                  [{"field": f"header.{label}", "message": f"over {MAX_HEADER_LINE} bytes"}])
         if not value.isascii() or b"\x00" in value:
             if (problem := _bad_text(value)) is not None:
-                raise _refuse(f"header.{name.decode('latin-1')}", problem)
+                raise _refuse(f"header.{header.decode('latin-1')}", problem)
 
 
 @web.middleware

@@ -80,7 +80,8 @@ class RouteTable:
     def install(self, app: web.Application) -> None:
         contracts = app.setdefault(ERROR_CONTRACTS, {})
         for spec in self.specs:
-            handler = spec.handler if spec.permission is None else _requiring(spec.permission, spec.handler)
+            handler = spec.handler if spec.body is None else _taking_json(spec.handler)
+            handler = handler if spec.permission is None else _requiring(spec.permission, handler)
             route = app.router.add_route(spec.method, spec.path, handler)
             if spec.errors is not None:
                 contracts[route] = spec.errors
@@ -107,9 +108,26 @@ def _missing_body() -> ValidationFailed:
     return _refuse("body", "a JSON object is required (send {} when no field is needed)", "missing")
 
 
-def _require_json(request: web.Request) -> None:
-    """Bodies are JSON (RFC 8259: UTF-8), said so by ``Content-Type``; a form, text or a missing
-    type is refused rather than guessed at."""
+def _taking_json(handler: Handler) -> Handler:
+    """``handler`` (of a route with a body) behind the checks of what the request says of its body,
+    so every body route refuses the same way before its handler looks anything up."""
+
+    @functools.wraps(handler)
+    async def taking_json(request: web.Request) -> web.StreamResponse:
+        check_json_request(request)
+        return await handler(request)
+
+    return taking_json
+
+
+def check_json_request(request: web.Request) -> None:
+    """A body is there (400), is JSON (RFC 8259: UTF-8) as ``Content-Type`` says (415: a form,
+    text or a missing type is refused rather than guessed at) and, by its length, not over the
+    limit (413)."""
+    if not request.body_exists:
+        raise _missing_body()
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, request.content_length)
     charset = request.charset
     if request.content_type != JSON or (charset is not None and charset.lower() not in ("utf-8", "utf8")):
         given = request.headers.get("Content-Type", "none")
@@ -124,11 +142,7 @@ async def read_body(request: web.Request, model: type[M]) -> tuple[M, bytes]:
 
     Types are strict, as JSON has them: ``"12"`` is not an integer, ``1`` not a boolean, and a
     time is an RFC 3339 string (``config/rfc3339.py``)."""
-    if not request.body_exists:
-        raise _missing_body()
-    _require_json(request)
-    if request.content_length and request.content_length > MAX_BODY_BYTES:
-        raise ValidationFailed("the body is too large", [{"field": "body", "message": "over 1 MiB"}])
+    check_json_request(request)
     raw = await request.read()  # aiohttp stops a body without a length at client_max_size: 413
     if not raw.strip():
         raise _missing_body()
