@@ -3,7 +3,8 @@
 JSON-lines files are read line by line (in a thread, a batch at a time, so a big file neither
 fills memory nor blocks the loop); an HTTP source is one GET whose answer is a JSON list. A line
 that is not JSON is an item with an ``error``, for the job to reject; a source that cannot be
-read at all raises ``SourceError``."""
+read at all raises ``SourceError``. A file source whose path is missing or whose folder is empty
+has nothing to read, which is not an error: an inbox is often empty."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from typing import IO, Any
 
 import aiohttp
 import orjson
+import structlog
 
 from config.sources import HttpSource, JsonlSource
 
+log = structlog.get_logger(__name__)
 MAX_LINE_BYTES = 1 << 20
 """A longer line is rejected (and skipped) rather than read into memory."""
 MAX_BODY_BYTES = 64 << 20
@@ -25,7 +28,8 @@ MAX_BODY_BYTES = 64 << 20
 
 
 class SourceError(Exception):
-    """The source cannot be read (missing path, refused request, an answer that is not JSON)."""
+    """The source cannot be read (a file that cannot be opened, a refused request, an answer that
+    is not JSON)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,9 @@ async def read_batches(
 
 
 def _files(source: JsonlSource, data_dir: Path) -> tuple[Path, list[Path]]:
-    """The source's root and the files to read, in name order."""
+    """The source's root and the files to read, in name order. A path not there yet has nothing
+    to read: a folder (a name without a suffix, like ``inbox/acme``) is created, so there is
+    somewhere to drop files; a file (``events.jsonl``) is left for its writer to create."""
     root = Path(source.path)
     if not root.is_absolute():
         root = data_dir / root
@@ -79,7 +85,15 @@ def _files(source: JsonlSource, data_dir: Path) -> tuple[Path, list[Path]]:
         return root, [root]
     if root.is_dir():
         return root, sorted((p for p in root.glob(source.pattern) if p.is_file()), key=lambda p: p.name)
-    raise SourceError(f"source {source.id}: {source.path} is neither a file nor a directory")
+    if root.exists() or root.is_symlink():  # a socket, a device, a link to nothing
+        raise SourceError(f"source {source.id}: {source.path} is neither a file nor a directory")
+    if not root.suffix:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SourceError(f"source {source.id}: cannot create the folder {source.path}: {exc.strerror}") from exc
+        log.info("created a missing source folder", source=source.id, path=str(root))
+    return root, []
 
 
 def _read_lines(handle: IO[bytes], count: int) -> list[bytes | None]:

@@ -191,11 +191,70 @@ async def test_another_tenants_source_is_refused_like_an_unknown_one(sqlite_db, 
     assert await h.ingested_count() == 0
 
 
-async def test_a_source_whose_path_is_missing_fails_the_job_saying_so(sqlite_db, harness) -> None:
-    h = await harness(sqlite_db)
-    run = await h.ingest({"source": "acme_inbox"})
-    assert run.status == "failed"
-    assert "source acme_inbox: inbox/acme is neither a file nor a directory" in run.state.error
+def counts(run: RunRecord) -> tuple[int, int, int]:
+    summary = run.state.summary
+    assert summary is not None, run.state.error
+    return summary["items_read"], summary["started"], summary["rejected"]
+
+
+async def test_a_missing_inbox_folder_is_created_and_reads_nothing(db: AsyncEngine, harness, tmp_path) -> None:
+    """A fresh data directory has no ``inbox/acme``: the shipped ``inbox`` schedule failed every
+    minute (``inbox/acme is neither a file nor a directory``) until it paused itself. Nothing to
+    read is not a failure, and the folder is made so there is somewhere to drop files."""
+    h = await harness(db)  # the shipped acme_inbox: <data_dir>/inbox/acme
+    inbox = tmp_path / "inbox" / "acme"
+    assert not (tmp_path / "inbox").exists()
+    first = await h.ingest({"source": "acme_inbox"})
+    assert first.status == "completed", first.state.error
+    assert counts(first) == (0, 0, 0) and first.state.summary["truncated"] is False
+    assert inbox.is_dir() and list(inbox.iterdir()) == []
+
+    empty = await h.ingest({"source": "acme_inbox"})  # the folder is there now, still empty
+    assert empty.status == "completed", empty.state.error
+    assert counts(empty) == (0, 0, 0)
+
+    jsonl(inbox / "a.jsonl", exception("ch_1"))  # what is dropped in afterwards is read
+    dropped = await h.ingest({"source": "acme_inbox"})
+    assert counts(dropped) == (1, 1, 0)
+    assert [r.trigger_ref for r in await h.pipeline_runs()] == ["acme_inbox:ch_1"]
+
+
+async def test_a_missing_file_reads_nothing_and_is_not_made_a_folder(sqlite_db, harness, tmp_path) -> None:
+    h = await harness(sqlite_db, [{"id": "events", "tenant": "acme", "kind": "jsonl", "path": "exports/events.jsonl"}])
+    run = await h.ingest({"source": "events"})
+    assert run.status == "completed", run.state.error
+    assert counts(run) == (0, 0, 0)
+    assert not (tmp_path / "exports" / "events.jsonl").exists()  # its writer creates it, as a file
+
+
+async def test_a_source_that_cannot_be_read_still_fails_the_job_saying_why(sqlite_db, harness, tmp_path,
+                                                                          monkeypatch) -> None:
+    h = await harness(sqlite_db, [
+        {"id": "dangling", "tenant": "acme", "kind": "jsonl", "path": "dangling"},
+        {"id": "under_a_file", "tenant": "acme", "kind": "jsonl", "path": "taken/inbox"},
+        {"id": "locked", "tenant": "acme", "kind": "jsonl", "path": "locked"},
+    ])
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "taken").write_text("a file where the folder's parent should be\n")
+    locked = jsonl(tmp_path / "locked" / "a.jsonl", exception("ch_1"))
+    real_open = Path.open
+
+    def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:  # chmod 000 does not stop root
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refuse)
+    expected = {
+        "dangling": "source dangling: dangling is neither a file nor a directory",
+        "under_a_file": "source under_a_file: cannot create the folder taken/inbox: ",
+        "locked": "source locked: cannot open a.jsonl: Permission denied",
+    }
+    for source, error in expected.items():
+        run = await h.ingest({"source": source})
+        assert run.status == "failed", source
+        assert error in run.state.error
+    assert await h.pipeline_runs() == []
 
 
 async def test_concurrent_ingests_of_one_file_start_each_run_once(db: AsyncEngine, harness, tmp_path) -> None:

@@ -332,11 +332,21 @@ async def test_a_paused_schedule_does_not_fire_and_resumes_counting_from_now(db,
         "paused", "resumed", "fired"]
 
 
+def blocked_inbox(tmp_path: Path) -> Path:
+    """Make every ingest of acme_inbox fail: a file stands where its folder, data/inbox/acme,
+    would be created (a missing folder is no failure, it is made and read as empty)."""
+    blocked = tmp_path / "data" / "inbox"
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("not a folder\n")
+    return blocked
+
+
 async def test_a_schedule_pauses_itself_after_n_failed_runs_in_a_row(db, nodes, clock, tmp_path) -> None:
     node = await nodes(db)
     inbox = settings(workflow="ingest", payload={"source": "acme_inbox"}, pause_after_failures=3,
                      trigger={"type": "cron", "expression": "* * * * *"})
-    await node.service.create(TENANT, "inbox", inbox, ACTOR)  # data/inbox/acme does not exist
+    await node.service.create(TENANT, "inbox", inbox, ACTOR)
+    blocked_inbox(tmp_path)
 
     for expected in (1, 2):
         clock.advance(minutes=1)
@@ -369,12 +379,13 @@ async def test_a_successful_run_resets_the_failure_count(db, nodes, clock, tmp_p
     inbox = settings(workflow="ingest", payload={"source": "acme_inbox"}, pause_after_failures=2,
                      trigger={"type": "cron", "expression": "* * * * *"})
     await node.service.create(TENANT, "inbox", inbox, ACTOR)
+    blocked = blocked_inbox(tmp_path)
     clock.advance(minutes=1)
     await node.tick()
     await node.settle()
     assert (await node.service.get(TENANT, "inbox")).consecutive_failures == 1
 
-    (tmp_path / "data" / "inbox" / "acme").mkdir(parents=True)  # the source appears
+    blocked.unlink()  # the source can be read again
     clock.advance(minutes=1)
     await node.tick()
     await node.settle()
