@@ -1,10 +1,11 @@
 """The events a stream sends, as documented models: for every topic, the ``EventOut`` envelope with
 ``topic`` fixed and ``payload`` that topic's model (``domain.events``). ``/asyncapi.json`` is built
-from these, and ``/openapi.json`` describes the stream routes' ``text/event-stream`` answers with them."""
+from these, and ``/openapi.json`` describes the stream routes' ``text/event-stream`` answers as their
+framing: each message's ``event:`` and ``id:`` lines and the model of the JSON its ``data:`` line holds."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, create_model
 
@@ -49,13 +50,54 @@ class StreamOverflow(BaseModel):
     last_event_id: int | None = Field(description="The last event id sent before the stream ended")
 
 
-def event_stream_response(event_refs: dict[Topic, dict[str, str]]) -> dict[str, Any]:
-    """The OpenAPI answer of a stream route: one of the per-topic events (``event_refs``: their ``$ref``s),
-    told apart by ``topic``."""
+class SseMessages(BaseModel):
+    """Declared as a ``text/event-stream`` route's 200 answer (never sent as such): its framing in
+    words, and for each ``event:`` name the model of the JSON its ``data:`` line holds."""
+
+    framing: ClassVar[str]
+    events: ClassVar[dict[str, type[BaseModel]]]
+    with_ids: ClassVar[frozenset[str]] = frozenset()
+    """The events that carry an ``id:`` line."""
+
+
+class RunEventMessages(SseMessages):
+    """The events of the log as they are committed, each with its id."""
+
+    framing = f"{FRAMING} Each topic's message, as AsyncAPI: `/asyncapi.json`."
+    events = {**{str(topic): model for topic, model in EVENT_MODELS.items()}, OVERFLOW_TOPIC: StreamOverflow}
+    with_ids = frozenset(str(topic) for topic in EVENT_MODELS)
+
+
+def sse_message_schema(messages: type[SseMessages], refs: dict[type[BaseModel], dict[str, str]]) -> dict[str, Any]:
+    """One message of the stream as its framing parses (``event``, ``data``, ``id``; comment lines
+    and a lone ``retry:`` carry no message): ``event`` names it and ``data`` is JSON text of its
+    model (``refs``: each model's ``$ref``). This is how OpenAPI 3.2's ``itemSchema`` describes an
+    event stream and how 3.1 tools that read streams (schemathesis) take ``schema``."""
+    options = []
+    for name, model in messages.events.items():
+        properties: dict[str, Any] = {
+            "event": {"const": name},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": refs[model]},
+        }
+        required = ["event", "data"]
+        if name in messages.with_ids:
+            properties["id"] = {"type": "string", "pattern": "^[0-9]{1,19}$",
+                                "description": "The event's id: send it back as Last-Event-ID to resume after it"}
+            required.append("id")
+        options.append({"type": "object", "title": name, "properties": properties, "required": required})
     return {
-        "description": f"{FRAMING} Each topic's message: `/asyncapi.json`.",
-        "content": {EVENT_STREAM: {"schema": {
-            "oneOf": list(event_refs.values()),
-            "discriminator": {"propertyName": "topic", "mapping": {str(t): r["$ref"] for t, r in event_refs.items()}},
-        }}},
+        "type": "object",
+        "description": messages.framing,
+        "properties": {"retry": {"type": "integer", "minimum": 0, "description": "How long to wait before "
+                                 "reconnecting, in milliseconds"}},
+        "oneOf": options,
+    }
+
+
+def event_stream_response(messages: type[SseMessages], refs: dict[type[BaseModel], dict[str, str]]) -> dict[str, Any]:
+    """The OpenAPI answer of a stream route: ``text/event-stream``, described message by message."""
+    names = ", ".join(f"`{name}` ({model.__name__})" for name, model in messages.events.items())
+    return {
+        "description": f"{messages.framing} Events (`event:` name, and the model of `data:`): {names}.",
+        "content": {EVENT_STREAM: {"schema": sse_message_schema(messages, refs)}},
     }

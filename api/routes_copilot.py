@@ -16,9 +16,11 @@ from pydantic import BaseModel, Field
 from agents.exception_input import Body
 from api.auth import PRINCIPAL
 from api.errors import envelope, failure_of
+from api.event_docs import SseMessages
 from api.keys import CATALOG, CLOCK, DB, SETTINGS
 from api.middleware import request_id_of
 from api.routing import RouteTable, read_body, respond
+from api.schemas import ErrorEnvelope
 from copilot.client import openai_client
 from copilot.service import Answer, Copilot
 from domain import errors
@@ -53,6 +55,28 @@ class CopilotResponse(BaseModel):
     limit_reached: bool = Field(False, description="The answer stopped at copilot_max_iterations")
 
 
+class CopilotStreamError(ErrorEnvelope):
+    """The answer failed after streaming had begun"""
+
+    status: int = Field(description="The status a plain answer would have had (502, 504, ...)")
+
+
+class CopilotMessages(SseMessages):
+    """What ``POST /api/v1/copilot/ask/stream`` sends."""
+
+    framing = (
+        "Server-sent events without ids: a `tool_call` message for each tool the copilot runs, then one `answer`, "
+        "or one `error` if it fails once streaming has begun; then the stream ends. A failure before the first "
+        "message (copilot not configured, unknown thread, the first model call) answers plainly with its status."
+    )
+    events = {"tool_call": CopilotToolCall, "answer": CopilotResponse, "error": CopilotStreamError}
+
+
+COPILOT_ERRORS: dict[int, type[BaseModel] | None] = {404: ErrorEnvelope, 502: ErrorEnvelope, 503: ErrorEnvelope,
+                                                     504: ErrorEnvelope}
+"""An unknown ``thread_id``; the model endpoint failing, not configured, or too slow."""
+
+
 def response_of(answer: Answer) -> CopilotResponse:
     return CopilotResponse(
         reply=answer.reply, tools_used=[CopilotToolCall(**t) for t in answer.tools_used],
@@ -70,7 +94,8 @@ async def copilot_context(app: web.Application) -> AsyncIterator[None]:
 
 
 @routes.route("POST", "/api/v1/copilot/ask", summary="Ask the copilot about runs, events, approvals, playbooks",
-              body=CopilotQuery, responses={200: CopilotResponse}, permission="runs:read", tag="copilot")
+              body=CopilotQuery, responses={200: CopilotResponse, **COPILOT_ERRORS}, permission="runs:read",
+              tag="copilot")
 async def ask(request: web.Request) -> web.Response:
     query, _ = await read_body(request, CopilotQuery)
     answer = await request.app[COPILOT].ask(request[PRINCIPAL].tenant, query.query, query.thread_id)
@@ -82,8 +107,9 @@ def _sse(event: str, data: Any) -> bytes:
 
 
 @routes.route("POST", "/api/v1/copilot/ask/stream", summary="Ask the copilot; tool calls and the answer arrive as "
-              "server-sent events (tool_call, answer, error)", body=CopilotQuery, responses={200: CopilotToolCall},
-              permission="runs:read", tag="copilot", media_type=EVENT_STREAM)
+              "server-sent events (tool_call, answer, error)", body=CopilotQuery,
+              responses={200: CopilotMessages, **COPILOT_ERRORS}, permission="runs:read", tag="copilot",
+              media_type=EVENT_STREAM)
 async def ask_stream(request: web.Request) -> web.StreamResponse:
     query, _ = await read_body(request, CopilotQuery)
     steps = request.app[COPILOT].stream(request[PRINCIPAL].tenant, query.query, query.thread_id)

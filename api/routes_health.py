@@ -11,7 +11,7 @@ from api.asyncapi import build_asyncapi
 from api.keys import DB
 from api.openapi import build_openapi
 from api.routing import RouteTable, respond
-from api.schemas import Health, Readiness
+from api.schemas import Health, JsonDocument, Readiness
 from store.database import schema_status
 
 routes = RouteTable()
@@ -39,14 +39,15 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
-@routes.route("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document", responses={},
+@routes.route("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document",
+              responses={200: JsonDocument},
               public=True, tag="ops")
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
 @routes.route("GET", "/asyncapi.json", summary="The event streams' AsyncAPI 3.0 document: every topic and its payload",
-              responses={}, public=True, tag="ops")
+              responses={200: JsonDocument}, public=True, tag="ops")
 async def asyncapi(request: web.Request) -> web.Response:
     return web.json_response(asyncapi_document())
 

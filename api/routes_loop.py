@@ -100,8 +100,8 @@ LOOP_ERRORS = ErrorContract(SCHEMA_VERSION, RunNextStepError, codes={400: "INVAL
 
 
 @routes.route("POST", "/api/v1/runs/{run_id}/run-next-step", summary="Run (or, with dryRun, preview) a run's next step",
-              body=RunNextStepRequest, responses={200: RunNextStepResponse}, permission="runs:advance", tag="playbooks",
-              errors=LOOP_ERRORS)
+              body=RunNextStepRequest, responses={200: RunNextStepResponse, 409: RunNextStepError},
+              permission="runs:advance", tag="playbooks", errors=LOOP_ERRORS)
 async def run_next_step(request: web.Request) -> web.Response:
     run_id = request.match_info["run_id"]
     body, _ = await read_body(request, RunNextStepRequest)

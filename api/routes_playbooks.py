@@ -13,6 +13,7 @@ from api.routes_exceptions import PIPELINE_WORKFLOW, accepted, start_run_once
 from api.routes_runs import run_in_path
 from api.routing import RouteTable, read_body, respond
 from api.schemas import (
+    ErrorEnvelope,
     NextStep,
     PlaybookRecalculation,
     PlaybookStatus,
@@ -60,7 +61,7 @@ async def run_playbook(request: web.Request) -> web.Response:
 
 @routes.route("POST", "/api/v1/runs/{run_id}/playbook/recalculate",
               summary="Re-run playbook matching; the assignment changes only if a better approved one matches",
-              body=RecalculateRequest, responses={200: PlaybookRecalculation},
+              body=RecalculateRequest, responses={200: PlaybookRecalculation, 409: ErrorEnvelope},
               permission="playbooks:recalculate", tag="playbooks")
 async def recalculate_playbook(request: web.Request) -> web.Response:
     run_id = request.match_info["run_id"]
@@ -78,7 +79,7 @@ async def recalculate_playbook(request: web.Request) -> web.Response:
 
 @routes.route("POST", "/api/v1/playbook-runs/{run_id}/complete-step/{step_id}",
               summary="Complete a step waiting for a person or a model, with outputs that meet its contract",
-              body=StepCompletionPayload, responses={200: StepCompletionResponse}, idempotent=True,
+              body=StepCompletionPayload, responses={200: StepCompletionResponse, 409: ErrorEnvelope}, idempotent=True,
               permission="steps:complete", tag="playbooks")
 async def complete_playbook_step(request: web.Request) -> web.Response:
     run_id, step_id = request.match_info["run_id"], request.match_info["step_id"]

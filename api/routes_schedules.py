@@ -22,6 +22,7 @@ from api.schedule_schemas import (
     ScheduleOut,
     SchedulePatch,
 )
+from api.schemas import ErrorEnvelope
 from config.schedules import ScheduleSettings
 from pipeline.scheduler import ScheduleService
 from store.records import ScheduleRecord
@@ -63,7 +64,7 @@ async def list_schedules(request: web.Request) -> web.Response:
 
 
 @routes.route("POST", "/api/v1/schedules", summary="Create a schedule", body=ScheduleCreate,
-              responses={201: ScheduleOut}, permission="schedules:manage", tag="schedules")
+              responses={201: ScheduleOut, 409: ErrorEnvelope}, permission="schedules:manage", tag="schedules")
 async def create_schedule(request: web.Request) -> web.Response:
     service, tenant, _, actor = _ids(request)
     body, _ = await read_body(request, ScheduleCreate)

@@ -9,10 +9,11 @@ from pydantic import Field
 
 from agents.exception_input import Body
 from api.auth import PRINCIPAL, accepts_query_token
+from api.event_docs import RunEventMessages
 from api.keys import BUS, EVENTS, RUNS
 from api.routes_runs import run_in_path
 from api.routing import RouteTable, read_query
-from api.schemas import EventOut
+from api.schemas import ErrorEnvelope
 from api.sse import EVENT_STREAM, serve
 from domain.errors import RunNotFound, ValidationFailed
 from eventbus import SubscriptionFilter
@@ -67,8 +68,8 @@ def _last_event_id(request: web.Request, query: RunStreamQuery) -> int | None:
 
 
 @routes.route("GET", "/api/v1/events/stream", summary="The tenant's events as they are committed (server-sent events)",
-              query=StreamQuery, responses={200: EventOut}, permission="runs:read", tag="runs",
-              media_type=EVENT_STREAM)
+              query=StreamQuery, responses={200: RunEventMessages, 404: ErrorEnvelope}, permission="runs:read",
+              tag="runs", media_type=EVENT_STREAM)
 @accepts_query_token
 async def stream_events(request: web.Request) -> web.StreamResponse:
     query = read_query(request, StreamQuery)
@@ -81,7 +82,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
 
 
 @routes.route("GET", "/api/v1/runs/{run_id}/events/stream", summary="One run's events as they are committed "
-              "(server-sent events)", query=RunStreamQuery, responses={200: EventOut}, permission="runs:read",
+              "(server-sent events)", query=RunStreamQuery, responses={200: RunEventMessages}, permission="runs:read",
               tag="runs", media_type=EVENT_STREAM)
 @accepts_query_token
 async def stream_run_events(request: web.Request) -> web.StreamResponse:

@@ -11,6 +11,7 @@ from api.middleware import request_id_of
 from api.routes_exceptions import start_run_once
 from api.routing import RouteTable, read_body, respond
 from api.schemas import (
+    ErrorEnvelope,
     ResumeRunRequest,
     ResumeRunResponse,
     ResumeStatus,
@@ -77,7 +78,8 @@ async def trigger_workflow(request: web.Request) -> web.Response:
 
 @routes.route("POST", "/api/v1/workflows/{workflow_id}/runs/{run_id}/resume",
               summary="Approve or reject a paused run", body=ResumeRunRequest,
-              responses={202: ResumeRunResponse}, idempotent=True, permission="runs:resume", tag="workflows")
+              responses={202: ResumeRunResponse, 409: ErrorEnvelope}, idempotent=True, permission="runs:resume",
+              tag="workflows")
 async def resume_run(request: web.Request) -> web.Response:
     workflow_id, run_id = request.match_info["workflow_id"], request.match_info["run_id"]
     principal = request[PRINCIPAL]

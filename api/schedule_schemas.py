@@ -5,20 +5,44 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agents.exception_input import Body, UtcDatetime
 from config.schedules import OverlapPolicy, ScheduleId, ScheduleSettings, TriggerSpec
+from pipeline.schedule_editor import MAX_BACKFILL
+
+WORKFLOW_RULE = (
+    "`workflow` names one of the tenant's workflows (`GET /api/v1/workflows`), and `payload` must fit that "
+    "workflow's parameters (for an `exception_pipeline` workflow, an `ExceptionIn`); a cron `expression` must "
+    "also parse as crontab reads it (values in range, ranges low to high). Both are checked against the "
+    "configuration, so a body that fits this schema can still be a 400 naming the field."
+)
 
 
 class ScheduleCreate(ScheduleSettings):
-    """A new schedule: its id (unique in the tenant) and what it says."""
+    """A new schedule: its id (unique in the tenant; a taken id is a 409) and what it says."""
 
+    model_config = ConfigDict(json_schema_extra={
+        "description": f"A new schedule: its id (unique in the tenant; a taken id is a 409) and what it says. "
+                       f"{WORKFLOW_RULE}"})
     id: ScheduleId
+
+
+def _null_clears_only_the_limit(schema: dict[str, Any]) -> None:
+    """Document what the server takes: a field left out stays as it is; ``null`` is a value only for
+    ``pause_after_failures`` (no limit), and refused for every other field."""
+    for name, prop in schema.get("properties", {}).items():
+        options = [option for option in prop.get("anyOf", []) if option != {"type": "null"}]
+        if name != "pause_after_failures" and len(options) == 1:
+            del prop["anyOf"], prop["default"]
+            prop.update(options[0])
+    schema["description"] = f"{schema.get('description', '')} {WORKFLOW_RULE}".strip()
 
 
 class SchedulePatch(Body):
     """Only the fields given change; ``pause_after_failures: null`` clears the limit."""
+
+    model_config = ConfigDict(json_schema_extra=_null_clears_only_the_limit)
 
     workflow: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$")
     trigger: TriggerSpec | None = None
@@ -36,8 +60,15 @@ class PauseRequest(Body):
 
 
 class BackfillRequest(Body):
-    start: UtcDatetime
-    end: UtcDatetime
+    """The range of past fire times to fire again."""
+
+    model_config = ConfigDict(json_schema_extra={"description": (
+        "The range of past fire times to fire again: `start` must be before `end` (an equal or reversed range is a "
+        f"400), `end` must not be in the future, and the range may hold at most {MAX_BACKFILL} fire times."
+    )})
+
+    start: UtcDatetime = Field(description="The range's start, before `end`")
+    end: UtcDatetime = Field(description="The range's end, after `start`")
 
 
 class ScheduleOut(BaseModel):

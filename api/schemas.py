@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agents.exception_input import Body
+from pipeline.hitl import DECISIONS
 
 
 class RunAccepted(BaseModel):
@@ -100,7 +101,9 @@ class PlaybookRecalculation(BaseModel):
 
 
 class StepCompletionPayload(Body):
-    outputs: dict[str, Any] = Field(default_factory=dict, description="Must meet the step's output contract")
+    outputs: dict[str, Any] = Field(default_factory=dict, description="Must meet the step's output contract "
+                                    "(`output_contract` in `GET /api/v1/runs/{run_id}/playbook`), else a 400 naming "
+                                    "the field; only a step waiting for a person or a model can be completed (400)")
     ai_confidence: float | None = Field(None, ge=0, le=1)
     ai_insights: str | None = Field(None, max_length=10000)
 
@@ -207,8 +210,13 @@ class PendingRunList(BaseModel):
 
 
 class ResumeRunRequest(Body):
+    model_config = ConfigDict(json_schema_extra={"required": ["payload"]})
     payload: dict[str, Any] = Field(
-        default_factory=dict, description="The decision; must fit the pause's payload_schema"
+        default_factory=dict, description="The decision; must fit the JSON Schema the pause names "
+        "(`payload_schema` in `GET /api/v1/runs/{run_id}`; by default a `reason` is required to reject), else a 400 "
+        "naming the field. The decider must be one the gate names and not the run's starter (else 403), and not have "
+        "approved already (409)",
+        json_schema_extra={"required": ["decision"], "properties": {"decision": {"enum": list(DECISIONS)}}},
     )
 
 
@@ -227,7 +235,9 @@ class ResumeRunResponse(BaseModel):
 
 class TriggerWorkflowRequest(Body):
     payload: dict[str, Any] = Field(
-        default_factory=dict, description="The workflow's input; for exception_pipeline an exception"
+        default_factory=dict, description="The workflow's input, which must fit the parameters of its kind (else a "
+        "400 naming the field): an `ExceptionIn` for an `exception_pipeline` workflow; for the jobs (`sla_sweep`, "
+        "`ingest`, `feedback_digest`) their own parameters, and an ingest names a source declared for the tenant"
     )
 
 
@@ -255,6 +265,12 @@ class WorkflowOut(BaseModel):
 
 class WorkflowList(BaseModel):
     items: list[WorkflowOut]
+
+
+class JsonDocument(BaseModel):
+    """A JSON document (this API's OpenAPI 3.1, or the event streams' AsyncAPI 3.0)"""
+
+    model_config = ConfigDict(extra="allow")
 
 
 class Health(BaseModel):

@@ -1,6 +1,7 @@
 """Stream consumers can look up what each event holds: ``/asyncapi.json`` (public, like
 ``/openapi.json``) has one message per topic whose payload is the event envelope with that topic's
-model, and ``/openapi.json`` describes the stream routes' answers with the same schemas."""
+model, and ``/openapi.json`` describes the stream routes' answers as server-sent events whose ``data:``
+holds the same schemas."""
 
 from __future__ import annotations
 
@@ -48,21 +49,31 @@ async def test_asyncapi_documents_every_topic_on_both_streams(client):
         resolve(document, ref)  # a dangling $ref raises
 
 
-async def test_openapi_describes_the_stream_answers_with_the_per_topic_events(client):
+async def test_openapi_describes_the_stream_answers_as_their_framing_with_the_per_topic_events(client):
+    """A stream's answer is ``text/event-stream``: each message an ``event:`` line naming the topic, an
+    ``id:`` line, and a ``data:`` line of JSON whose schema is that topic's event."""
     document = await (await client.get("/openapi.json")).json()
     schemas = document["components"]["schemas"]
     assert {model.__name__ for model in PAYLOADS.values()} <= set(schemas)
     for path in STREAMS:
-        answer = document["paths"][path]["get"]["responses"]["200"]
-        assert "/asyncapi.json" in answer["description"]
-        schema = answer["content"]["text/event-stream"]["schema"]
-        mapping = schema["discriminator"]["mapping"]
-        assert set(mapping) == {str(topic) for topic in Topic}
-        assert sorted(r["$ref"] for r in schema["oneOf"]) == sorted(mapping.values())
-        for topic, ref in mapping.items():
-            event = resolve(document, ref)
+        operation = document["paths"][path]["get"]
+        answer = operation["responses"]["200"]
+        assert "/asyncapi.json" in answer["description"] and "`id:`" in answer["description"]
+        assert list(answer["content"]) == ["text/event-stream"]
+        options = answer["content"]["text/event-stream"]["schema"]["oneOf"]
+        messages = {message["properties"]["event"]["const"]: message for message in options}
+        assert set(messages) == {str(topic) for topic in Topic} | {"stream.overflow"}
+        for topic in Topic:
+            message = messages[topic]
+            assert set(message["required"]) == {"event", "data", "id"}
+            data = message["properties"]["data"]
+            assert data["type"] == "string" and data["contentMediaType"] == "application/json"
+            event = resolve(document, data["contentSchema"]["$ref"])
             assert event["properties"]["topic"]["const"] == topic
-            assert event["properties"]["payload"]["$ref"].endswith(f"/{PAYLOADS[Topic(topic)].__name__}")
+            assert event["properties"]["payload"]["$ref"].endswith(f"/{PAYLOADS[topic].__name__}")
+        overflow = messages["stream.overflow"]["properties"]["data"]["contentSchema"]["$ref"]
+        assert overflow.endswith("/StreamOverflow") and "id" not in messages["stream.overflow"]["required"]
+        assert "Last-Event-ID" in [p["name"] for p in operation["parameters"] if p["in"] == "header"]
 
 
 def test_playbook_events_name_the_playbook_by_id_and_version_apart():
