@@ -18,8 +18,8 @@ from api.routing import MAX_BODY_BYTES, RouteSpec
 from api.schemas import ErrorEnvelope
 
 REF = "#/components/schemas/{model}"
-IDEMPOTENCY_KEY = r"^[!-~]([ -~]*[!-~])?$"
-"""Printable ASCII, no space at either end (HTTP drops it); the server also takes UTF-8 text."""
+IDEMPOTENCY_KEY = r"^[^\x00-\x20\x7f]([^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?$"
+"""Text without control characters (tabs and spaces inside it are fine; HTTP drops them at either end)."""
 
 STATUS_TEXT = {
     400: "Invalid input; `details` name each field, parameter or header at fault",
@@ -88,7 +88,7 @@ IDEMPOTENCY_HEADER = _header(
     "1 to 255 characters, unique per request within the tenant. A retry with the same key and the same request "
     "gets the first answer (with `Idempotent-Replayed: true`) and starts nothing new; the same key with a "
     "different request is a 422. Only successful answers are kept, so a retry after an error runs again. "
-    "Printable ASCII is safe everywhere; the server also takes other text sent as UTF-8, and refuses other bytes.",
+    "Text beyond ASCII must be sent as UTF-8: other bytes are a 400.",
 )
 LAST_EVENT_ID_HEADER = _header(
     "Last-Event-ID",

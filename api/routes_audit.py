@@ -3,6 +3,8 @@ triggers, approvals and rejections, step completions and overrides, recalculatio
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiohttp import web
 from pydantic import BaseModel, Field, field_validator
 
@@ -14,12 +16,15 @@ from api.schemas import EventOut
 from api.views import event_out
 
 routes = RouteTable()
+TOPIC_FILTER = r"^[^*#\x00]*(\.[*#])?$"
+"""What ``_exact_or_prefix`` takes, for the document (the validator's own message is kept)."""
 
 
 class AuditQuery(Body):
     actor: str | None = Field(None, max_length=160, examples=["user:ann"])
     run_id: str | None = Field(None, max_length=40)
-    topic: str | None = Field(None, max_length=64, description="A topic, or a prefix pattern like 'playbook.*'")
+    topic: Annotated[str, Field(max_length=64, json_schema_extra={"pattern": TOPIC_FILTER})] | None = Field(
+        None, description="A topic, or a prefix pattern like 'playbook.*': '*' or '#' only as the last segment")
     since: UtcDatetime | None = None
     until: UtcDatetime | None = None
     cursor: int | None = Field(None, ge=1, le=2**63 - 1, description="next_cursor of the previous page")

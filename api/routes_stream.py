@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import Field
@@ -23,12 +24,16 @@ MAX_PATTERNS = 16
 MAX_EVENT_ID = (1 << 63) - 1
 """Event ids are BIGINT: a larger resume point cannot be one, and the database refuses to compare with it."""
 _EVENT_ID = re.compile(r"[0-9]{1,19}")
-_PATTERN = re.compile(r"^[A-Za-z0-9_\-*#]+(\.[A-Za-z0-9_\-*#]+)*$")
+_WORDS = r"[A-Za-z0-9_\-*#]+(\.[A-Za-z0-9_\-*#]+)*"
+_PATTERN = re.compile(f"^{_WORDS}$")
+TOPICS = f"^ *{_WORDS} *(, *{_WORDS} *){{0,{MAX_PATTERNS - 1}}}$"
+"""``?topics=`` as the document shows it (``_patterns`` also skips empty entries between commas)."""
 
 
 class RunStreamQuery(Body):
-    topics: str | None = Field(
-        None, max_length=1000, description="Comma-separated topic patterns: '*' one segment, '#' any (run.*,playbook.#)"
+    topics: Annotated[str, Field(max_length=1000, json_schema_extra={"pattern": TOPICS})] | None = Field(
+        None, description=f"1 to {MAX_PATTERNS} comma-separated topic patterns of dot-separated words: '*' one "
+        "segment, '#' any (run.*,playbook.#)",
     )
     last_event_id: int | None = Field(
         None, ge=0, le=MAX_EVENT_ID,

@@ -77,7 +77,7 @@ def test_the_exception_schema_refuses_what_the_server_refuses(body, allowed):
 def test_the_idempotency_key_has_its_rules():
     header = next(p for p in operation(*INGEST)["parameters"] if p["name"] == "Idempotency-Key")
     for key, allowed in (("", False), ("k", True), ("retry-7f3a", True), ("k" * 255, True), ("k" * 256, False),
-                         (" k", False), ("k\x00", False)):
+                         ("a\tb c", True), ("clé", True), (" k", False), ("k\x00", False), ("a\x7fb", False)):
         assert allows(header["schema"], key) is allowed, key
     assert "422" in header["description"]
 
@@ -94,6 +94,16 @@ def test_the_idempotency_key_has_its_rules():
 def test_a_trigger_has_the_fields_of_its_type(trigger, allowed):
     body = {"id": "nightly", "workflow": "sla_sweep", "trigger": trigger}
     assert allows(body_schema("post", "/api/v1/schedules"), body) is allowed
+
+
+def test_query_texts_the_server_checks_have_their_pattern():
+    topic = next(p for p in operation("get", "/api/v1/audit")["parameters"] if p["name"] == "topic")
+    for value, allowed in (("run.paused", True), ("playbook.*", True), ("playbook.#", True), ("*", False),
+                           ("a*.b", False)):
+        assert allows(topic["schema"], value) is allowed, value
+    topics = next(p for p in operation("get", "/api/v1/events/stream")["parameters"] if p["name"] == "topics")
+    for value, allowed in (("run.*,playbook.#", True), ("run..x", False), (",", False), (",".join("a" * 17), False)):
+        assert allows(topics["schema"], value) is allowed, value
 
 
 def test_a_schedule_change_takes_null_only_to_clear_the_failure_limit():
