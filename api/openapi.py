@@ -98,6 +98,31 @@ LAST_EVENT_ID_HEADER = _header(
 )
 
 
+def _responses(spec: RouteSpec, refs: dict[type[BaseModel], dict[str, str]]) -> dict[str, Any]:
+    """Every status ``spec`` can answer: those it declares, then those of its kind (``_errors_of``)."""
+    error_ref = refs[spec.errors.model if spec.errors else ErrorEnvelope]
+
+    def error_answer(status: int) -> dict[str, Any]:
+        return {"description": _status_text(spec, status), "content": {"application/json": {"schema": error_ref}}}
+
+    responses: dict[str, Any] = {}
+    for status, model in spec.responses.items():
+        if model is None:
+            responses[str(status)] = {"description": "No content"}
+        elif issubclass(model, SseMessages):
+            responses[str(status)] = event_stream_response(model, refs)
+        elif issubclass(model, ErrorEnvelope):
+            responses[str(status)] = error_answer(status)
+        else:
+            responses[str(status)] = {
+                "description": model.__doc__.strip().splitlines()[0] if model.__doc__ else model.__name__,
+                "content": {spec.media_type if status < 300 else "application/json": {"schema": refs[model]}},
+            }
+    for status in _errors_of(spec):
+        responses.setdefault(str(status), error_answer(status))
+    return dict(sorted(responses.items()))
+
+
 def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[str, Any]:
     answers: set[type[BaseModel]] = {ErrorEnvelope}
     inputs: set[type[BaseModel]] = set()
@@ -129,28 +154,6 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
     query_schemas = {model: component(model, "validation") for model in queries}
     paths: dict[str, dict[str, Any]] = {}
     for spec in specs:
-        error_model = spec.errors.model if spec.errors else ErrorEnvelope
-
-        def error_answer(status: int, spec: RouteSpec = spec, error_model: type[BaseModel] = error_model) -> dict:
-            return {"description": _status_text(spec, status),
-                    "content": {"application/json": {"schema": ref(error_model, "serialization")}}}
-
-        responses: dict[str, Any] = {}
-        for status, model in spec.responses.items():
-            if model is None:
-                responses[str(status)] = {"description": "No content"}
-            elif issubclass(model, SseMessages):
-                responses[str(status)] = event_stream_response(model, answer_refs)
-            elif issubclass(model, ErrorEnvelope):
-                responses[str(status)] = error_answer(status)
-            else:
-                responses[str(status)] = {
-                    "description": model.__doc__.strip().splitlines()[0] if model.__doc__ else model.__name__,
-                    "content": {spec.media_type if status < 300 else "application/json": {
-                        "schema": ref(model, "serialization")}},
-                }
-        for status in _errors_of(spec):
-            responses.setdefault(str(status), error_answer(status))
         operation: dict[str, Any] = {
             "summary": spec.summary,
             "operationId": spec.handler.__name__,
@@ -160,7 +163,7 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
                  "schema": {"type": "string", "minLength": 1, "pattern": NUL_FREE}}
                 for name in _path_names(spec)
             ],
-            "responses": dict(sorted(responses.items())),
+            "responses": _responses(spec, answer_refs),
         }
         if spec.query:
             operation["parameters"] += _query_parameters(query_schemas[spec.query])
