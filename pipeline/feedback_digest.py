@@ -13,8 +13,9 @@ from collections import Counter
 from datetime import UTC, timedelta
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from config.rfc3339 import UtcDatetime
 from domain.run_state import Feedback
 from domain.statuses import TERMINAL
 from domain.topics import Topic
@@ -31,7 +32,7 @@ class DigestParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     window_hours: float = Field(24, gt=0, le=24 * 366, description="How far back from `until` runs count")
-    until: AwareDatetime | None = Field(None, description="The window's end (exclusive); default: the job's start")
+    until: UtcDatetime | None = Field(None, description="The window's end (exclusive); default: the job's start")
 
 
 def percentile(ordered: list[float], p: float) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
 from agents.exception_input import ExceptionIn
@@ -15,7 +16,7 @@ from domain.errors import ValidationFailed, WorkflowNotFound
 from pipeline.jobs import JobRunner
 from pipeline.run_writer import RunWriter
 from pipeline.start_request import StartRequest
-from pipeline.validation import validate
+from pipeline.validation import validate_json
 from store.records import RunRecord
 
 PIPELINE_KIND = "exception_pipeline"
@@ -42,7 +43,8 @@ class Launcher:
     def check(self, workflow: Workflow, payload: dict[str, Any], prefix: str, tenant_id: str) -> dict[str, Any]:
         """The payload as the workflow will get it, or ``ValidationFailed`` naming each field. An
         ingest must name one of the tenant's declared sources (another tenant's is unknown)."""
-        params = validate(self.params_model(workflow), payload, prefix).model_dump(mode="json")
+        raw = orjson.dumps(payload, default=str)  # strictly, as JSON reads: "24" is not hours, 1 not a time
+        params = validate_json(self.params_model(workflow), raw, prefix).model_dump(mode="json")
         if workflow.kind == "ingest" and self.catalog.sources.get(tenant_id, params["source"]) is None:
             message = f"no source {params['source']!r} is declared for this tenant in config/sources.yaml"
             raise ValidationFailed(message, [{"field": f"{prefix}.source", "message": message}])

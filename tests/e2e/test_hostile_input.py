@@ -196,6 +196,11 @@ async def test_values_are_not_coerced(target: Target):
         ("PATCH", "/api/v1/schedules/inbox", {"pause_after_failures": "3"}, "body.pause_after_failures"),
         ("PATCH", "/api/v1/schedules/inbox", {"pause_after_failures": True}, "body.pause_after_failures"),
         ("PATCH", "/api/v1/schedules/inbox", {"paused": 1}, "body.paused"),
+        ("POST", "/api/v1/workflows/feedback_digest/trigger", {"payload": {"until": 1}}, "body.payload.until"),
+        ("POST", "/api/v1/workflows/feedback_digest/trigger", {"payload": {"window_hours": "24"}},
+         "body.payload.window_hours"),
+        ("POST", "/api/v1/workflows/exception_pipeline/trigger", {"payload": {**EXCEPTION, "amount": True}},
+         "body.payload.amount"),
     ]
     for method, path, body, field in cases:
         assert_refused(await target.call(method, path, body), 400, field)
