@@ -10,7 +10,7 @@ from api.auth import PRINCIPAL
 from api.keys import CATALOG, EVENTS, RUNS
 from api.routing import RouteTable, read_query, respond
 from api.schemas import EventPage, PendingRunList, RunDetail, RunPage
-from api.views import event_out, pending_item, run_detail, run_summary
+from api.views import event_out, listed_run, pending_item, run_detail
 from domain.errors import RunNotFound
 from domain.statuses import RunStatus
 from eventbus import topic_matches
@@ -49,7 +49,7 @@ class EventQuery(Body):
               responses={200: RunPage}, permission="runs:read", tag="runs")
 async def list_runs(request: web.Request) -> web.Response:
     query = read_query(request, RunQuery)
-    runs = await request.app[RUNS].list_for(
+    runs = await request.app[RUNS].summaries_for(
         request[PRINCIPAL].tenant,
         statuses=[str(s) for s in query.status],
         workflow_id=query.workflow_id,
@@ -61,7 +61,7 @@ async def list_runs(request: web.Request) -> web.Response:
     )
     page = runs[: query.limit]
     cursor = page[-1].id if len(runs) > query.limit else None
-    return respond(RunPage(items=[run_summary(r) for r in page], next_cursor=cursor))
+    return respond(RunPage(items=[listed_run(r) for r in page], next_cursor=cursor))
 
 
 @routes.route("GET", "/api/v1/runs/pending-action", summary="Paused runs awaiting a human decision",

@@ -19,6 +19,7 @@ from domain.run_state import STEP_DONE, StepStatus
 from domain.state_codec import as_payload
 from domain.statuses import STAGE_OF, RunStatus
 from store.records import EventRecord, RunRecord
+from store.run_summaries import RunSummaryRow
 
 
 def stage_of(status: str) -> str:
@@ -27,6 +28,16 @@ def stage_of(status: str) -> str:
 
 def run_summary(run: RunRecord) -> RunSummary:
     return RunSummary(**_summary_fields(run))
+
+
+def listed_run(row: RunSummaryRow) -> RunSummary:
+    """A row of the runs list, read without the run's whole state (``store/run_summaries.py``)."""
+    return RunSummary(
+        id=row.id, workflow_id=row.workflow_id, status=row.status, stage=stage_of(row.status),
+        trigger_type=row.trigger_type, domain=row.domain, type=row.type, amount=row.amount,
+        currency=row.currency, severity=row.severity, playbook_id=row.playbook_id,
+        playbook_version=row.playbook_version, created_at=row.created_at, updated_at=row.updated_at,
+    )
 
 
 def _summary_fields(run: RunRecord) -> dict[str, Any]:

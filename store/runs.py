@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.state_codec import state_from_builtins
 from store.records import RunRecord
+from store.run_summaries import SUMMARY_COLUMNS, RunSummaryRow, summary_from_row
 from store.tables import runs
 
 _one_run = select(runs).where(runs.c.tenant_id == bindparam("tenant_id"), runs.c.id == bindparam("run_id"))
@@ -25,6 +26,35 @@ def run_from_row(row: Any) -> RunRecord:
     return RunRecord(**values)
 
 
+def _listed(
+    query: Select[Any],
+    tenant_id: str,
+    limit: int,
+    *,
+    statuses: Sequence[str] = (),
+    workflow_id: str | None = None,
+    trigger_ref: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    before_id: str | None = None,
+) -> Select[Any]:
+    """``query`` over the tenant's runs with the list's filters, newest first."""
+    query = query.where(runs.c.tenant_id == tenant_id)
+    if statuses:
+        query = query.where(runs.c.status.in_(statuses))
+    if workflow_id:
+        query = query.where(runs.c.workflow_id == workflow_id)
+    if trigger_ref:
+        query = query.where(runs.c.trigger_ref == trigger_ref)
+    if created_after:
+        query = query.where(runs.c.created_at >= created_after)
+    if created_before:
+        query = query.where(runs.c.created_at < created_before)
+    if before_id:
+        query = query.where(runs.c.id < before_id)
+    return query.order_by(runs.c.id.desc()).limit(limit)
+
+
 class RunRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -34,35 +64,18 @@ class RunRepository:
             row = (await conn.execute(_one_run, {"tenant_id": tenant_id, "run_id": run_id})).first()
         return run_from_row(row) if row else None
 
-    async def list_for(
-        self,
-        tenant_id: str,
-        *,
-        statuses: Sequence[str] = (),
-        workflow_id: str | None = None,
-        trigger_ref: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        before_id: str | None = None,
-        limit: int = 50,
-    ) -> list[RunRecord]:
-        """Newest first; ``before_id`` is the cursor (run ids sort by creation)."""
-        query = select(runs).where(runs.c.tenant_id == tenant_id)
-        if statuses:
-            query = query.where(runs.c.status.in_(statuses))
-        if workflow_id:
-            query = query.where(runs.c.workflow_id == workflow_id)
-        if trigger_ref:
-            query = query.where(runs.c.trigger_ref == trigger_ref)
-        if created_after:
-            query = query.where(runs.c.created_at >= created_after)
-        if created_before:
-            query = query.where(runs.c.created_at < created_before)
-        if before_id:
-            query = query.where(runs.c.id < before_id)
-        query = query.order_by(runs.c.id.desc()).limit(limit)
+    async def list_for(self, tenant_id: str, *, limit: int = 50, **filters: Any) -> list[RunRecord]:
+        """Newest first; ``before_id`` is the cursor (run ids sort by creation). ``filters`` are
+        ``_listed``'s."""
+        query = _listed(select(runs), tenant_id, limit, **filters)
         async with self._engine.connect() as conn:
             return [run_from_row(row) for row in await conn.execute(query)]
+
+    async def summaries_for(self, tenant_id: str, *, limit: int = 50, **filters: Any) -> list[RunSummaryRow]:
+        """What ``list_for`` finds, as summary rows (``store/run_summaries.py``)."""
+        query = _listed(select(*SUMMARY_COLUMNS), tenant_id, limit, **filters)
+        async with self._engine.connect() as conn:
+            return [summary_from_row(row) for row in await conn.execute(query)]
 
     async def counts_by_workflow(self, tenant_id: str) -> dict[str, dict[str, int]]:
         query = (

@@ -1,0 +1,58 @@
+"""The runs list's rows, read from the run's columns and the few JSON fields a summary shows,
+rather than by decoding every run's whole state into a ``RunRecord``: that decoding was two
+thirds of the list's time in the database layer (2.97 ms against 0.81 ms for the columns alone,
+51 runs, SQLite). The JSON paths are the state's (``domain/run_state.py``); a state still in
+version 1 named its playbook ``id@version`` in one string, read here as the upcaster reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from domain.upcasters import split_playbook_key
+from store.tables import runs
+
+_exception, _state = runs.c.exception, runs.c.state
+SUMMARY_COLUMNS = (
+    runs.c.id, runs.c.workflow_id, runs.c.status, runs.c.trigger_type, runs.c.created_at, runs.c.updated_at,
+    _exception["domain"].as_string().label("domain"),
+    _exception["type"].as_string().label("type"),
+    _exception["amount"].as_string().label("amount"),
+    _exception["currency"].as_string().label("currency"),
+    _state["severity"].as_string().label("raised_severity"),
+    _state[("triage", "severity")].as_string().label("triage_severity"),
+    _state[("policy", "playbook_id")].as_string().label("playbook_id"),
+    _state[("policy", "playbook_version")].as_integer().label("playbook_version"),
+    _state[("policy", "playbook")].as_string().label("v1_playbook"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummaryRow:
+    id: str
+    workflow_id: str
+    status: str
+    trigger_type: str
+    domain: str | None
+    type: str | None
+    amount: str | None
+    currency: str | None
+    severity: str | None
+    """The SLA sweep's raised severity when it raised one, else triage's (``RunState.current_severity``)."""
+    playbook_id: str | None
+    playbook_version: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def summary_from_row(row: Any) -> RunSummaryRow:
+    playbook_id, playbook_version = row.playbook_id, row.playbook_version
+    if playbook_id is None and row.v1_playbook is not None:
+        playbook_id, playbook_version = split_playbook_key(row.v1_playbook)
+    return RunSummaryRow(
+        id=row.id, workflow_id=row.workflow_id, status=row.status, trigger_type=row.trigger_type,
+        domain=row.domain, type=row.type, amount=row.amount, currency=row.currency,
+        severity=row.raised_severity or row.triage_severity, playbook_id=playbook_id,
+        playbook_version=playbook_version, created_at=row.created_at, updated_at=row.updated_at,
+    )
