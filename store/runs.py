@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,31 +26,31 @@ def run_from_row(row: Any) -> RunRecord:
     return RunRecord(**values)
 
 
-def _listed(
-    query: Select[Any],
-    tenant_id: str,
-    limit: int,
-    *,
-    statuses: Sequence[str] = (),
-    workflow_id: str | None = None,
-    trigger_ref: str | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-    before_id: str | None = None,
-) -> Select[Any]:
-    """``query`` over the tenant's runs with the list's filters, newest first."""
+class RunFilters(TypedDict, total=False):
+    """What the runs list may be narrowed by; ``before_id`` is the cursor (run ids sort by creation)."""
+
+    statuses: Sequence[str]
+    workflow_id: str | None
+    trigger_ref: str | None
+    created_after: datetime | None
+    created_before: datetime | None
+    before_id: str | None
+
+
+def _listed(query: Select[Any], tenant_id: str, limit: int, filters: RunFilters) -> Select[Any]:
+    """``query`` over the tenant's runs narrowed by ``filters``, newest first."""
     query = query.where(runs.c.tenant_id == tenant_id)
-    if statuses:
+    if statuses := filters.get("statuses"):
         query = query.where(runs.c.status.in_(statuses))
-    if workflow_id:
+    if workflow_id := filters.get("workflow_id"):
         query = query.where(runs.c.workflow_id == workflow_id)
-    if trigger_ref:
+    if trigger_ref := filters.get("trigger_ref"):
         query = query.where(runs.c.trigger_ref == trigger_ref)
-    if created_after:
+    if created_after := filters.get("created_after"):
         query = query.where(runs.c.created_at >= created_after)
-    if created_before:
+    if created_before := filters.get("created_before"):
         query = query.where(runs.c.created_at < created_before)
-    if before_id:
+    if before_id := filters.get("before_id"):
         query = query.where(runs.c.id < before_id)
     return query.order_by(runs.c.id.desc()).limit(limit)
 
@@ -64,16 +64,17 @@ class RunRepository:
             row = (await conn.execute(_one_run, {"tenant_id": tenant_id, "run_id": run_id})).first()
         return run_from_row(row) if row else None
 
-    async def list_for(self, tenant_id: str, *, limit: int = 50, **filters: Any) -> list[RunRecord]:
-        """Newest first; ``before_id`` is the cursor (run ids sort by creation). ``filters`` are
-        ``_listed``'s."""
-        query = _listed(select(runs), tenant_id, limit, **filters)
+    async def list_for(self, tenant_id: str, *, limit: int = 50, **filters: Unpack[RunFilters]) -> list[RunRecord]:
+        """The tenant's runs, newest first."""
+        query = _listed(select(runs), tenant_id, limit, filters)
         async with self._engine.connect() as conn:
             return [run_from_row(row) for row in await conn.execute(query)]
 
-    async def summaries_for(self, tenant_id: str, *, limit: int = 50, **filters: Any) -> list[RunSummaryRow]:
+    async def summaries_for(
+        self, tenant_id: str, *, limit: int = 50, **filters: Unpack[RunFilters]
+    ) -> list[RunSummaryRow]:
         """What ``list_for`` finds, as summary rows (``store/run_summaries.py``)."""
-        query = _listed(select(*SUMMARY_COLUMNS), tenant_id, limit, **filters)
+        query = _listed(select(*SUMMARY_COLUMNS), tenant_id, limit, filters)
         async with self._engine.connect() as conn:
             return [summary_from_row(row) for row in await conn.execute(query)]
 
