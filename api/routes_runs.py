@@ -10,7 +10,7 @@ from api.auth import PRINCIPAL
 from api.keys import CATALOG, EVENTS, RUNS
 from api.routing import RouteTable, read_query, respond
 from api.schemas import EventPage, PendingRunList, RunDetail, RunPage
-from api.views import event_out, listed_run, pending_item, run_detail
+from api.views import event_out, listed_run, pending_listed, run_detail
 from domain.errors import RunNotFound
 from domain.statuses import RunStatus
 from eventbus import topic_matches
@@ -68,12 +68,10 @@ async def list_runs(request: web.Request) -> web.Response:
               query=PageQuery, responses={200: PendingRunList}, permission="runs:read", tag="runs")
 async def list_pending_runs(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
-    runs = await request.app[RUNS].list_for(
-        request[PRINCIPAL].tenant, statuses=[RunStatus.PAUSED], before_id=query.cursor, limit=query.limit + 1
-    )
+    runs = await request.app[RUNS].pending_for(request[PRINCIPAL].tenant, before_id=query.cursor, limit=query.limit + 1)
     page = runs[: query.limit]
-    cursor = page[-1].id if len(runs) > query.limit else None
-    return respond(PendingRunList(items=[pending_item(r) for r in page], next_cursor=cursor))
+    cursor = page[-1].summary.id if len(runs) > query.limit else None
+    return respond(PendingRunList(items=[pending_listed(r) for r in page], next_cursor=cursor))
 
 
 async def run_in_path(request: web.Request) -> RunRecord:

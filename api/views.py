@@ -19,7 +19,7 @@ from domain.run_state import STEP_DONE, StepStatus
 from domain.state_codec import as_payload
 from domain.statuses import STAGE_OF, RunStatus
 from store.records import EventRecord, RunRecord
-from store.run_summaries import RunSummaryRow
+from store.run_summaries import PendingRow, RunSummaryRow
 
 
 def stage_of(status: str) -> str:
@@ -27,6 +27,8 @@ def stage_of(status: str) -> str:
 
 
 def run_summary(run: RunRecord) -> RunSummary:
+    """A run's summary from its whole state: what ``listed_run`` must equal, row for row
+    (``tests/store/test_run_summaries.py``)."""
     return RunSummary(**_summary_fields(run))
 
 
@@ -136,6 +138,7 @@ def run_detail(run: RunRecord, catalog: Catalog) -> RunDetail:
 
 
 def pending_item(run: RunRecord) -> PendingRunItem:
+    """An inbox item from the run's whole state: what ``pending_listed`` must equal."""
     pause = run.state.pause
     assert pause is not None, "only paused runs are pending"
     return PendingRunItem(
@@ -153,6 +156,19 @@ def pending_item(run: RunRecord) -> PendingRunItem:
         exception=run.exception,
         severity=run.state.current_severity,
         **_playbook_identity(run),
+    )
+
+
+def pending_listed(row: PendingRow) -> PendingRunItem:
+    """An inbox item read without the run's whole state (``store/run_summaries.py``)."""
+    pause, summary = row.pause, row.summary
+    return PendingRunItem(
+        run_id=summary.id, workflow_id=summary.workflow_id, status=summary.status,
+        trigger_type=summary.trigger_type, started_at=summary.created_at,
+        paused_step=pause.get("step_id") or pause["gate"], gate=pause["gate"], reason=pause["reason"],
+        requested_at=pause["requested_at"], expires_at=pause["expires_at"],
+        payload_schema=pause["payload_schema"], exception=row.exception, severity=summary.severity,
+        playbook_id=summary.playbook_id, playbook_version=summary.playbook_version,
     )
 
 

@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.state_codec import state_from_builtins
 from store.records import RunRecord
-from store.run_summaries import SUMMARY_COLUMNS, RunSummaryRow, summary_from_row
+from store.run_summaries import (
+    PENDING_COLUMNS,
+    SUMMARY_COLUMNS,
+    PendingRow,
+    RunSummaryRow,
+    pending_from_row,
+    summary_from_row,
+)
 from store.tables import runs
 
 _one_run = select(runs).where(runs.c.tenant_id == bindparam("tenant_id"), runs.c.id == bindparam("run_id"))
@@ -77,6 +84,12 @@ class RunRepository:
         query = _listed(select(*SUMMARY_COLUMNS), tenant_id, limit, filters)
         async with self._engine.connect() as conn:
             return [summary_from_row(row) for row in await conn.execute(query)]
+
+    async def pending_for(self, tenant_id: str, *, limit: int = 100, before_id: str | None = None) -> list[PendingRow]:
+        """The tenant's paused runs, newest first, as the approvals inbox shows them."""
+        query = _listed(select(*PENDING_COLUMNS), tenant_id, limit, {"statuses": ["paused"], "before_id": before_id})
+        async with self._engine.connect() as conn:
+            return [pending_from_row(row) for row in await conn.execute(query)]
 
     async def counts_by_workflow(self, tenant_id: str) -> dict[str, dict[str, int]]:
         query = (

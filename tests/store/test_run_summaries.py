@@ -1,7 +1,8 @@
-"""The runs list reads its rows from columns and a few JSON fields (``store/run_summaries.py``);
-each row must say exactly what decoding the run's whole state says (``api.views.run_summary``),
-on both stores, for states of every version: today's, with and without their parts, and the
-version-1 states an older release stored (``tests/fixtures/state_v1.db``)."""
+"""The runs list and the approvals inbox read their rows from columns and a few JSON fields
+(``store/run_summaries.py``); each row must say exactly what decoding the run's whole state says
+(``api.views.run_summary``, ``pending_item``), on both stores, for states of every version:
+today's, with and without their parts, and the version-1 states an older release stored
+(``tests/fixtures/state_v1.db``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from api.views import listed_run, run_summary
+from api.views import listed_run, pending_item, pending_listed, run_summary
 from store.runs import RunRepository
 from store.tables import runs
 from tests.domain.test_run_state import full_state
@@ -54,6 +55,20 @@ async def test_each_listed_row_says_what_the_whole_state_says(db):
     listed = [listed_run(r).model_dump() for r in await repo.summaries_for("acme", limit=100)]
     assert len(whole) == len(states) and listed == whole
     assert {r["severity"] for r in listed} >= {"critical", None} and any(r["playbook_id"] for r in listed[-3:])
+
+
+async def test_each_inbox_item_says_what_the_whole_state_says(db):
+    exception = {"source": "stripe", "domain": "payments", "type": "payment.failed", "amount": "42.50",
+                 "currency": "USD", "context": {"order": "SO-1"}}
+    paused = [state for state in current_states() + v1_states() if state.get("pause")]
+    async with db.begin() as conn:
+        await conn.execute(runs.insert(), [{**row(i, s, exception), "status": "paused"} for i, s in enumerate(paused)])
+    repo = RunRepository(db)
+    whole = [pending_item(r).model_dump() for r in await repo.list_for("acme", statuses=["paused"], limit=100)]
+    listed = [pending_listed(r).model_dump() for r in await repo.pending_for("acme", limit=100)]
+    assert len(paused) >= 3 and listed == whole
+    assert [r.summary.id for r in await repo.pending_for("acme", limit=2, before_id=listed[0]["run_id"])] == \
+        [item["run_id"] for item in listed[1:3]]
 
 
 async def test_the_summaries_take_the_lists_filters(db):
