@@ -5,7 +5,7 @@ for ``--duration`` seconds after ``--warmup`` seconds of the same load:
 
 1. **The engine in process**: ``bench.pipeline_throughput``'s ``run_ours`` (its own SQLite file,
    256 in flight, no LangGraph baseline) with ``--in-process-n`` runs: ``in_process_runs_per_s``.
-2. **A bare aiohttp handler**, a process of its own on this machine (``BareServer``): any
+2. **A bare aiohttp handler**, a process of its own on this machine (``bench/http_bare.py``): any
    request to ``/bare?bytes=N`` reads the body and answers N bytes. Every route below is compared
    with it at the same connections and the same answer size, measured right after the route.
 3. **Ingest**: the real server (``python -m api.cli --data-dir <tmp> serve``, as ``autopilot
@@ -15,12 +15,12 @@ for ``--duration`` seconds after ``--warmup`` seconds of the same load:
    window, per second, counted in the database (``ingest_runs_per_s``; ``ingest_ratio`` is that over
    the in-process figure), and wrk's p50/p99. At 1 connection: the server's CPU per request,
    user + system time from ``/proc/<pid>/stat`` over the window divided by the requests.
-4. **Reads**, with ``--runs`` runs stored. Real runs are made by the engine in process (a
-   template of ``--template-runs``: one in ten paused, half of those approved and completed, the
-   rest left awaiting approval), then copied with ``sqlite3`` into the server's fresh database
-   under new ids spread over the past 30 days (ids, times and every mention of the run id in
-   the JSON rewritten), before the server starts. Then at 64 connections: ``GET
-   /api/v1/runs?limit=50``, ``GET /api/v1/runs/{id}`` and ``.../events`` (ids drawn at random
+4. **Reads**, with ``--runs`` runs stored, seeded by ``bench/http_seed.py``. Real runs are made
+   by the engine in process (a template of ``--template-runs``: one in ten paused, half of those
+   approved and completed, the rest left awaiting approval), then copied with ``sqlite3`` into the
+   server's fresh database under new ids spread over the past 30 days (ids, times and every
+   mention of the run id in the JSON rewritten), before the server starts. Then at 64 connections:
+   ``GET /api/v1/runs?limit=50``, ``GET /api/v1/runs/{id}`` and ``.../events`` (ids drawn at random
    from 2,000 spread over the table) and ``GET /api/v1/runs/pending-action``, each with its ratio
    to the bare handler at the same answer size (for ``{id}``, the mean of 20 answers). First the
    list and pending-action routes are answered once by the app in this process, and each SELECT
@@ -45,41 +45,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import Engine, event
 
 from api.app import create_app
-from bench.pipeline_throughput import TENANT, WORKFLOW, make_exception, run_ours
+from bench.http_bare import start_bare
+from bench.http_seed import database_url, say, seed
+from bench.pipeline_throughput import TENANT, make_exception, run_ours
 from bench.scaleout import count_done, cpu_seconds
-from config.catalog import load_catalog
-from config.settings import SHIPPED_CONFIG_DIR, Settings
-from eventbus import InProcessBus
-from pipeline.clock import IdFactory
-from pipeline.runtime import open_runtime
-from pipeline.start_request import StartRequest
-from store.database import migrate, open_engine
-from store.types import sqlite_timestamp
+from config.settings import Settings
+from store.database import open_engine
 from tests.e2e.cluster import consecutive_free_ports
 from tests.e2e.server import SECRET, ServerProcess, token
 
 LUA = Path(__file__).resolve().with_name("http_load.lua")
-SEED_SPAN = timedelta(days=30)
 SAMPLE_IDS = 2000
 READS = {  # name: (Lua mode, path)
     "list": ("get", "/api/v1/runs?limit=50"),
@@ -87,81 +77,11 @@ READS = {  # name: (Lua mode, path)
     "events": ("ids", "/api/v1/runs/%s/events"),
     "pending": ("get", "/api/v1/runs/pending-action"),
 }
-MODEL_ANSWER = {"domain": "orders", "type": "order.stuck", "severity": "medium", "confidence": 0.9,
-                "rationale": "an order held in the warehouse is an order stuck in fulfilment"}
 TARGETS = {  # figure: (comparison, bound); the LLM's bound is set from the run's own figures
     "ingest_ratio": (">=", 0.75), "ingest_p99_ms": ("<", 50.0), "ingest_cpu_ms_c1": ("<", 2.0),
     "list_ratio": (">=", 0.30), "list_p99_ms": ("<", 25.0), "get_run_ratio": (">=", 0.40),
     "events_ratio": (">=", 0.40), "pending_ratio": (">=", 0.40),
 }
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-# --- the bare handler (and the slow model), a process of its own ----------------------------
-
-class BareServer:
-    """The floor to compare with: aiohttp with one handler and nothing else, no access log. It
-    also plays an OpenAI-compatible model that answers each call after ``model_delay`` seconds."""
-
-    def __init__(self, model_delay: float) -> None:
-        self.model_delay = model_delay
-        self.model_calls = 0
-        self.completion = json.dumps({
-            "id": "bench", "object": "chat.completion", "created": 0, "model": "bench-triage",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": json.dumps(MODEL_ANSWER)}}],
-        }).encode()
-
-    async def fixed_body(self, request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(body=b" " * int(request.query.get("bytes", "2")), content_type="application/json")
-
-    async def chat_completion(self, request: web.Request) -> web.Response:
-        self.model_calls += 1
-        await request.read()
-        await asyncio.sleep(self.model_delay)
-        return web.Response(body=self.completion, content_type="application/json")
-
-    async def calls(self, _: web.Request) -> web.Response:
-        return web.json_response({"calls": self.model_calls})
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_route("*", "/bare", self.fixed_body)
-        app.router.add_post("/v1/chat/completions", self.chat_completion)
-        app.router.add_get("/v1/calls", self.calls)
-        return app
-
-
-def serve_bare(port: int, model_delay: float) -> None:
-    web.run_app(BareServer(model_delay).app(), host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-async def wait_answering(url: str, alive: BaseProcess) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            if not alive.is_alive():
-                raise RuntimeError("the bare server exited")
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer")
-
-
-async def start_bare(model_delay: float) -> tuple[BaseProcess, str]:
-    port = consecutive_free_ports(1)
-    process = multiprocessing.get_context("spawn").Process(target=serve_bare, args=(port, model_delay), daemon=True)
-    process.start()
-    base = f"http://127.0.0.1:{port}"
-    await wait_answering(f"{base}/bare", process)
-    return process, base
 
 
 # --- loads ---------------------------------------------------------------------------------
@@ -228,9 +148,6 @@ def pid_of(server: ServerProcess) -> int:
     assert server.process is not None
     return server.process.pid
 
-
-def database_url(data_dir: Path) -> str:
-    return Settings(data_dir=data_dir).resolved_database_url
 
 
 async def runs_done_per_s(data_dir: Path, window: tuple[datetime, datetime]) -> float:
@@ -300,124 +217,6 @@ async def llm_triage(args: argparse.Namespace, tmp: Path, bare: str) -> dict[str
     say(f"LLM triage: {figures['runs_per_s']:,.0f} runs/s done in the window (database), ideal "
         f"{figures['ideal_runs_per_s']:,.0f}; the model was called {figures['model_calls']:,} times (warm-up too)")
     return figures
-
-
-# --- seeding the reads' database -----------------------------------------------------------
-
-async def make_template(path: Path, count: int) -> None:
-    """``count`` real runs from the engine: one in ten paused, half of those approved."""
-    db = open_engine(f"sqlite+aiosqlite:///{path}")
-    await migrate(db)
-    deadline = (datetime.now(UTC) + timedelta(hours=4)).isoformat()
-    settings = Settings(data_dir=path.parent, scheduler_enabled=False)
-    async with open_runtime(db, InProcessBus(), load_catalog(SHIPPED_CONFIG_DIR), settings) as runtime:
-        engine = runtime.engine
-        started = await asyncio.gather(*(engine.start_run(StartRequest(
-            TENANT, WORKFLOW, {**make_exception(i, deadline), "source_id": f"seed-{i}"}, actor="user:bench",
-            trigger_type="api")) for i in range(count)))
-        await engine.drain()
-        paused = [run.id for run in started if run.status == "paused"]
-        await asyncio.gather(*(engine.resume(TENANT, WORKFLOW, run_id, {"decision": "approve"}, actor="user:lead")
-                               for run_id in paused[::2]))
-        await engine.drain()
-    await db.dispose()
-
-
-def per_run_tables(conn: sqlite3.Connection) -> list[str]:
-    """Tables besides runs and events with rows naming the template's runs: the copy leaves them out."""
-    names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return [name for name in names if name not in ("runs", "events")
-            and any(col[1] == "run_id" for col in conn.execute(f'PRAGMA table_info("{name}")'))
-            and conn.execute(f'SELECT count(*) FROM "{name}" WHERE run_id IN (SELECT id FROM runs)').fetchone()[0]]
-
-
-def shifted(value: str, by: timedelta) -> str:
-    return sqlite_timestamp(datetime.fromisoformat(value).replace(tzinfo=UTC) + by)
-
-
-def copies(template: list[tuple[dict[str, Any], list[dict[str, Any]]]], count: int,
-           ids: list[str]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """``count`` runs (and their events) made from ``template`` in turn, under ``ids`` (oldest
-    first), created evenly over ``SEED_SPAN`` up to now."""
-    first = datetime.now(UTC) - SEED_SPAN
-    for i, run_id in enumerate(ids):
-        run, events = template[i % len(template)]
-        old_id = run["id"]
-        by = first + SEED_SPAN * i / count - datetime.fromisoformat(run["created_at"]).replace(tzinfo=UTC)
-        new = {k: v.replace(old_id, run_id) if isinstance(v, str) else v for k, v in run.items()}
-        new.update(created_at=shifted(run["created_at"], by), updated_at=shifted(run["updated_at"], by))
-        yield new, [{**{k: v.replace(old_id, run_id) if isinstance(v, str) else v for k, v in e.items()},
-                     "created_at": shifted(e["created_at"], by)} for e in events]
-
-
-def read_template(path: Path) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Each run of the template file as its row and its events' rows, as stored."""
-    source = sqlite3.connect(path)
-    source.row_factory = sqlite3.Row
-    try:
-        events: dict[str, list[dict[str, Any]]] = {}
-        for row in source.execute("SELECT * FROM events ORDER BY id"):
-            events.setdefault(row["run_id"], []).append(dict(row))
-        if left_out := per_run_tables(source):
-            say(f"  seeding copies runs and events only; the engine also wrote per-run rows to {left_out}")
-        return [(dict(row), events.get(row["id"], [])) for row in source.execute("SELECT * FROM runs ORDER BY id")]
-    finally:
-        source.close()
-
-
-def spread_ids(count: int) -> list[str]:
-    """``count`` run ids as the engine makes them, made as if over the past ``SEED_SPAN``."""
-    now_ms, step_ms = time.time() * 1000, SEED_SPAN.total_seconds() * 1000 / count
-    at = [0]
-    make = IdFactory(lambda: at[0])
-    ids = []
-    for i in range(count):
-        at[0] = int(now_ms - (count - i) * step_ms)
-        ids.append(make("run"))
-    return ids
-
-
-def insert(conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> None:
-    columns = list(rows[0])
-    conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                     [[row[c] for c in columns] for row in rows])
-
-
-def copy_runs(template_file: Path, target: Path, count: int) -> list[str]:
-    """Write ``count`` copies of the template's runs into ``target``; their ids, oldest first."""
-    ids = spread_ids(count)
-    next_event_id = iter(range(1, 1 << 62)).__next__
-    conn = sqlite3.connect(target)
-    conn.execute("PRAGMA synchronous=OFF")
-    runs: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    with conn:
-        for run, run_events in copies(read_template(template_file), count, ids):
-            runs.append(run)
-            events += [{**e, "id": next_event_id()} for e in run_events]
-            if len(runs) == 2000 or run["id"] == ids[-1]:
-                insert(conn, "runs", runs)
-                insert(conn, "events", events)
-                runs, events = [], []
-    conn.close()
-    return ids
-
-
-async def seed(data_dir: Path, count: int, template_count: int) -> dict[str, Any]:
-    """The reads' database: ``count`` runs copied from ``template_count`` real ones."""
-    started = time.monotonic()
-    template_file = data_dir.parent / "template.sqlite"
-    await make_template(template_file, template_count)
-    db = open_engine(database_url(data_dir))
-    await migrate(db)
-    await db.dispose()
-    ids = copy_runs(template_file, Path(database_url(data_dir).split("///", 1)[1]), count)
-    with sqlite3.connect(f"file:{data_dir / 'autopilot.db'}?mode=ro", uri=True) as conn:
-        statuses = dict(conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
-        events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
-    seconds = round(time.monotonic() - started, 1)
-    say(f"seeded {count:,} runs ({statuses}) and {events:,} events in {seconds} s")
-    return {"ids": ids, "statuses": statuses, "events": events, "seconds": seconds}
 
 
 async def query_plans(data_dir: Path) -> dict[str, list[dict[str, Any]]]:
