@@ -93,8 +93,10 @@ async def get_run(request: web.Request) -> web.Response:
               query=EventQuery, responses={200: EventPage}, permission="runs:read", tag="runs")
 async def list_run_events(request: web.Request) -> web.Response:
     query = read_query(request, EventQuery)
-    run = await run_in_path(request)
-    events = await request.app[EVENTS].for_run(run.tenant_id, run.id, after_seq=query.after_seq, limit=query.limit)
+    tenant_id, run_id = request[PRINCIPAL].tenant, request.match_info["run_id"]
+    events = await request.app[EVENTS].for_run(tenant_id, run_id, after_seq=query.after_seq, limit=query.limit)
+    if not events:  # read the run only to tell an empty page from another tenant's or no run (404)
+        await run_in_path(request)
     next_after = events[-1].seq if len(events) == query.limit else None
     if query.topic:
         events = [e for e in events if topic_matches(query.topic, e.topic)]
