@@ -11,7 +11,8 @@ from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
 
-from domain.errors import HeaderTooLarge, UriTooLong, ValidationFailed
+from domain.errors import HeaderTooLarge, UriTooLong
+from pipeline.validation import invalid
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_REQUEST_LINE = 8190
@@ -40,10 +41,6 @@ def _decoded(part: str) -> bytes:
     return unquote_to_bytes(part.replace("+", " ").encode("utf-8", "surrogateescape"))
 
 
-def _refuse(where: str, problem: str) -> ValidationFailed:
-    return ValidationFailed(f"invalid {where}: {problem}", [{"field": where, "message": problem, "type": "encoding"}])
-
-
 def check_request(request: web.Request) -> None:
     """Raise for the first thing in ``request``'s line or headers that no handler should see."""
     target = request.raw_path
@@ -53,12 +50,12 @@ def check_request(request: web.Request) -> None:
     if not target.isascii() or "%" in target:
         path, _, query = target.partition("?")
         if (problem := _bad_text(_decoded(path))) is not None:
-            raise _refuse("path", problem)
+            raise invalid("path", problem, "encoding")
         for pair in query.split("&"):
             key, _, text = pair.partition("=")
             for part in (key, text):
                 if (problem := _bad_text(_decoded(part))) is not None:
-                    raise _refuse(f"query.{_decoded(key).decode('utf-8', 'replace')}", problem)
+                    raise invalid(f"query.{_decoded(key).decode('utf-8', 'replace')}", problem, "encoding")
     for header, value in request.raw_headers:
         if len(header) + len(value) + 2 > MAX_HEADER_LINE:
             label = header.decode("latin-1")
@@ -66,7 +63,7 @@ def check_request(request: web.Request) -> None:
                                  [{"field": f"header.{label}", "message": f"over {MAX_HEADER_LINE} bytes"}])
         if not value.isascii() or b"\x00" in value:
             if (problem := _bad_text(value)) is not None:
-                raise _refuse(f"header.{header.decode('latin-1')}", problem)
+                raise invalid(f"header.{header.decode('latin-1')}", problem, "encoding")
 
 
 @web.middleware

@@ -17,7 +17,7 @@ from api.errors import ERROR_CONTRACTS, ErrorContract
 from api.json_limits import json_problem
 from api.keys import CATALOG
 from domain.errors import Forbidden, UnsupportedMediaType, ValidationFailed
-from pipeline.validation import validate, validate_json
+from pipeline.validation import invalid, validate, validate_json
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -100,12 +100,8 @@ def _requiring(permission: str, handler: Handler) -> Handler:
     return guarded
 
 
-def _refuse(where: str, problem: str, kind: str) -> ValidationFailed:
-    return ValidationFailed(f"invalid {where}: {problem}", [{"field": where, "message": problem, "type": kind}])
-
-
 def _missing_body() -> ValidationFailed:
-    return _refuse("body", "a JSON object is required (send {} when no field is needed)", "missing")
+    return invalid("body", "a JSON object is required (send {} when no field is needed)", "missing")
 
 
 def _taking_json(handler: Handler) -> Handler:
@@ -141,8 +137,8 @@ async def read_body(request: web.Request, model: type[M]) -> tuple[M, bytes]:
     """The validated body, and its canonical JSON (sorted keys) for idempotency fingerprints.
 
     Types are strict, as JSON has them: ``"12"`` is not an integer, ``1`` not a boolean, and a
-    time is an RFC 3339 string (``config/rfc3339.py``)."""
-    check_json_request(request)
+    time is an RFC 3339 string (``config/rfc3339.py``). What the headers say of the body was
+    checked before the handler ran (``_taking_json``, on every route declaring its ``body``)."""
     raw = await request.read()  # aiohttp stops a body without a length at client_max_size: 413
     if not raw.strip():
         raise _missing_body()
@@ -153,9 +149,9 @@ async def read_body(request: web.Request, model: type[M]) -> tuple[M, bytes]:
             f"the body is not valid JSON: {exc}", [{"field": "body", "message": str(exc), "type": "json_invalid"}]
         ) from exc
     if not isinstance(data, dict):
-        raise _refuse("body", "expected a JSON object", "model_type")
+        raise invalid("body", "expected a JSON object", "model_type")
     if (problem := json_problem(data, "body")) is not None:
-        raise _refuse(*problem, "value_error")
+        raise invalid(*problem, "value_error")
     return validate_json(model, raw, "body"), orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
 
@@ -164,7 +160,7 @@ def read_query(request: web.Request, model: type[M]) -> M:
     but a time must still be an RFC 3339 string."""
     query = dict(request.query)
     if (problem := json_problem(query, "query")) is not None:
-        raise _refuse(*problem, "value_error")
+        raise invalid(*problem, "value_error")
     return validate(model, query, "query")
 
 

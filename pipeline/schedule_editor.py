@@ -22,7 +22,7 @@ from domain.errors import ScheduleExists, ValidationFailed
 from pipeline.calendar import Calendar
 from pipeline.launcher import Launcher
 from pipeline.schedule_records import ScheduleBook, calendar_of, edited, settings_of
-from pipeline.validation import field_errors
+from pipeline.validation import failed
 from store.records import RunRecord, ScheduleLogEntry, ScheduleRecord
 from store.writer import WriteConflict
 
@@ -104,8 +104,7 @@ class ScheduleEditor:
             try:
                 settings = ScheduleSettings.model_validate(merged)
             except ValidationError as exc:
-                details = field_errors(exc, "body")
-                raise ValidationFailed(f"invalid {details[0]['field']}: {details[0]['message']}", details) from exc
+                raise failed(exc, "body") from exc
             settings = self._checked(settings, "body.", tenant_id)
             now = self.clock()
             updated = edited(

@@ -19,13 +19,23 @@ def field_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
     return details
 
 
+def failed(exc: ValidationError, prefix: str) -> ValidationFailed:
+    """``exc`` as the 400 every caller answers: each field named under ``prefix``, the first in the message."""
+    details = field_errors(exc, prefix)
+    return ValidationFailed(f"invalid {details[0]['field']}: {details[0]['message']}", details)
+
+
+def invalid(field: str, problem: str, kind: str) -> ValidationFailed:
+    """One field's problem, found by a check of our own, in the same shape."""
+    return ValidationFailed(f"invalid {field}: {problem}", [{"field": field, "message": problem, "type": kind}])
+
+
 def validate(model: type[M], data: Any, prefix: str) -> M:
     """``model`` from ``data``, or ``ValidationFailed`` naming each field under ``prefix``."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        details = field_errors(exc, prefix)
-        raise ValidationFailed(f"invalid {details[0]['field']}: {details[0]['message']}", details) from exc
+        raise failed(exc, prefix) from exc
 
 
 def validate_json(model: type[M], raw: bytes, prefix: str) -> M:
@@ -33,5 +43,4 @@ def validate_json(model: type[M], raw: bytes, prefix: str) -> M:
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
-        details = field_errors(exc, prefix)
-        raise ValidationFailed(f"invalid {details[0]['field']}: {details[0]['message']}", details) from exc
+        raise failed(exc, prefix) from exc

@@ -6,6 +6,8 @@ method with a 405 that says which methods it takes. A new route is covered or th
 
 from __future__ import annotations
 
+import inspect
+
 from api.app import route_specs
 from api.json_limits import MAX_JSON_DEPTH
 from api.routing import MAX_BODY_BYTES
@@ -20,7 +22,10 @@ def _nested(depth: int) -> str:
 
 
 async def test_the_walk_finds_the_body_routes():
+    """Every handler that reads a body declares it, so the route table puts the body checks before it."""
     assert len(BODY_ROUTES) >= 12
+    readers = {(s.method, s.path) for s in route_specs() if "read_body" in inspect.getsource(s.handler)}
+    assert readers == {(s.method, s.path) for s in BODY_ROUTES}
 
 
 async def test_every_body_route_refuses_a_missing_or_mistyped_or_oversized_body(api):
