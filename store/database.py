@@ -15,6 +15,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from store.sqlite_threads import attach
 from store.types import dumps_json
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -28,23 +29,26 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database).resolve()
 
 
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
 def open_engine(url: str, **options: object) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, NORMAL sync and a busy timeout, and its folder created."""
+    """An async engine; SQLite gets WAL, NORMAL sync and a busy timeout, its folder created, and
+    threads of its own for hot reads and group commits (``store/sqlite_threads.py``)."""
     options.setdefault("json_serializer", dumps_json)
     options.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         if (path := sqlite_file(url)) is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **options)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.close()
-
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if path is not None:
+            attach(engine, url, _sqlite_pragmas)
         return engine
     options.setdefault("pool_size", 10)
     return create_async_engine(url, **options)

@@ -13,9 +13,8 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import JSON
 
 from store.types import UTCDateTime, aware_utc, dumps_json, sqlite_timestamp
@@ -76,11 +75,11 @@ def _statement(key: tuple[str, str, tuple[str, ...]], build: Callable[[], str]) 
     return sql
 
 
-def _is_asyncpg(conn: AsyncConnection) -> bool:
+def _is_asyncpg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "asyncpg"
 
 
-def _arrays(conn: AsyncConnection, table: Table, columns: tuple[str, ...]) -> str:
+def _arrays(conn: Connection, table: Table, columns: tuple[str, ...]) -> str:
     """``$1::<type>[], $2::<type>[], …``: one array parameter per column, typed as the column."""
     return ", ".join(
         f"${i}::{table.c[name].type.compile(dialect=conn.dialect)}[]" for i, name in enumerate(columns, 1)
@@ -95,24 +94,24 @@ def _columnwise(
     return tuple(list(column) for column in zip(*values, strict=True))
 
 
-async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     names = tuple(rows[0])
     if conn.dialect.name == "sqlite":
         sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-        await conn.exec_driver_sql(sql, _tuples(table, names, names, rows))
+        conn.exec_driver_sql(sql, _tuples(table, names, names, rows))
     elif _is_asyncpg(conn):
         # One statement for every row: an array per column, unnested. As many single-row executions
         # (executemany) each paid PostgreSQL's per-statement cost, and a run writes a dozen rows.
         insert = _statement(("insert", table.name, names), lambda: (
             f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({_arrays(conn, table, names)})"
         ))
-        await conn.exec_driver_sql(insert, _columnwise(table, names, names, rows))
+        conn.exec_driver_sql(insert, _columnwise(table, names, names, rows))
     else:
-        await conn.execute(table.insert(), list(rows))
+        conn.execute(table.insert(), list(rows))
 
 
-async def update_rows(
-    conn: AsyncConnection, table: Table, where: dict[str, str], rows: Sequence[dict[str, Any]], core: Any
+def update_rows(
+    conn: Connection, table: Table, where: dict[str, str], rows: Sequence[dict[str, Any]], core: Any
 ) -> int:
     """Set every other key of each row on the row matching ``where`` (column -> row key);
     return how many rows changed in all, so a caller can tell a guard that did not match.
@@ -131,16 +130,16 @@ async def update_rows(
             f"FROM unnest({_arrays(conn, table, columns)}) AS v({', '.join(keys)}) "
             f"WHERE {' AND '.join(f'{table.name}.{col} = v.{key}' for col, key in where.items())}"
         ))
-        updated = await conn.exec_driver_sql(update, _columnwise(table, columns, keys, rows))
+        updated = conn.exec_driver_sql(update, _columnwise(table, columns, keys, rows))
         return updated.rowcount
     if conn.dialect.name != "sqlite":
         total = 0
         for row in rows:
             params = {k: row[k] for k in sets} | {f"b_{col}": row[key] for col, key in where.items()}
-            result: CursorResult[Any] = await conn.execute(core, params)
+            result: CursorResult[Any] = conn.execute(core, params)
             total += result.rowcount
         return total
     sql = (f"UPDATE {table.name} SET {', '.join(f'{n} = ?' for n in sets)} "
            f"WHERE {' AND '.join(f'{col} = ?' for col in where)}")
-    result = await conn.exec_driver_sql(sql, _tuples(table, columns, keys, rows))
+    result = conn.exec_driver_sql(sql, _tuples(table, columns, keys, rows))
     return result.rowcount

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from store.events import event_from_row
@@ -36,10 +36,12 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def event_channel(bind: AsyncConnection | AsyncEngine) -> str:
+def event_channel(bind: Connection | AsyncConnection | AsyncEngine) -> str:
     """The channel ``bind``'s engine was opened with (``CHANNEL_OPTION``), else the default."""
-    options = bind.get_execution_options() if isinstance(bind, AsyncEngine) else (
-        bind.sync_connection.get_execution_options() if bind.sync_connection else {})
+    if isinstance(bind, AsyncConnection):
+        options = bind.sync_connection.get_execution_options() if bind.sync_connection else {}
+    else:
+        options = bind.get_execution_options()
     return str(options.get(CHANNEL_OPTION, EVENT_CHANNEL))
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.records import EventRecord
+from store.sqlite_threads import in_connection
 from store.tables import events
 
 
@@ -30,8 +31,7 @@ class EventRepository:
             .order_by(events.c.seq)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
-            return [event_from_row(row) for row in await conn.execute(query)]
+        return await in_connection(self._engine, lambda conn: [event_from_row(row) for row in conn.execute(query)])
 
     async def audit(
         self,

@@ -28,6 +28,7 @@ SUMMARY_COLUMNS = (
     _state[("policy", "playbook")].as_string().label("v1_playbook"),
 )
 
+_SUMMARY_WIDTH = len(SUMMARY_COLUMNS)
 
 PENDING_COLUMNS = (*SUMMARY_COLUMNS, _exception.label("exception"), _state["pause"].label("pause"))
 """A paused run's row for the inbox: its summary, its exception and its pause, as JSON."""
@@ -52,14 +53,15 @@ class RunSummaryRow:
 
 
 def summary_from_row(row: Any) -> RunSummaryRow:
-    playbook_id, playbook_version = row.playbook_id, row.playbook_version
-    if playbook_id is None and row.v1_playbook is not None:
-        playbook_id, playbook_version = split_playbook_key(row.v1_playbook)
+    """``row`` starts with ``SUMMARY_COLUMNS``, read by position: a row's lookup by name cost as
+    much as the rest of the conversion."""
+    (run_id, workflow_id, status, trigger_type, created_at, updated_at, domain, type_, amount, currency,
+     raised_severity, triage_severity, playbook_id, playbook_version, v1_playbook) = row[:_SUMMARY_WIDTH]
+    if playbook_id is None and v1_playbook is not None:
+        playbook_id, playbook_version = split_playbook_key(v1_playbook)
     return RunSummaryRow(
-        id=row.id, workflow_id=row.workflow_id, status=row.status, trigger_type=row.trigger_type,
-        domain=row.domain, type=row.type, amount=row.amount, currency=row.currency,
-        severity=row.raised_severity or row.triage_severity, playbook_id=playbook_id,
-        playbook_version=playbook_version, created_at=row.created_at, updated_at=row.updated_at,
+        run_id, workflow_id, status, trigger_type, domain, type_, amount, currency,
+        raised_severity or triage_severity, playbook_id, playbook_version, created_at, updated_at,
     )
 
 
@@ -72,4 +74,4 @@ class PendingRow:
 
 
 def pending_from_row(row: Any) -> PendingRow:
-    return PendingRow(summary_from_row(row), row.exception, row.pause)
+    return PendingRow(summary_from_row(row), row[_SUMMARY_WIDTH], row[_SUMMARY_WIDTH + 1])

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypedDict, Unpack
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Connection, Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.state_codec import state_from_builtins
@@ -19,6 +19,7 @@ from store.run_summaries import (
     pending_from_row,
     summary_from_row,
 )
+from store.sqlite_threads import in_connection
 from store.tables import runs
 
 _one_run = select(runs).where(runs.c.tenant_id == bindparam("tenant_id"), runs.c.id == bindparam("run_id"))
@@ -67,9 +68,11 @@ class RunRepository:
         self._engine = engine
 
     async def get(self, tenant_id: str, run_id: str) -> RunRecord | None:
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(_one_run, {"tenant_id": tenant_id, "run_id": run_id})).first()
-        return run_from_row(row) if row else None
+        def read(conn: Connection) -> RunRecord | None:
+            row = conn.execute(_one_run, {"tenant_id": tenant_id, "run_id": run_id}).first()
+            return run_from_row(row) if row else None
+
+        return await in_connection(self._engine, read)
 
     async def list_for(self, tenant_id: str, *, limit: int = 50, **filters: Unpack[RunFilters]) -> list[RunRecord]:
         """The tenant's runs, newest first."""
@@ -82,14 +85,12 @@ class RunRepository:
     ) -> list[RunSummaryRow]:
         """What ``list_for`` finds, as summary rows (``store/run_summaries.py``)."""
         query = _listed(select(*SUMMARY_COLUMNS), tenant_id, limit, filters)
-        async with self._engine.connect() as conn:
-            return [summary_from_row(row) for row in await conn.execute(query)]
+        return await in_connection(self._engine, lambda conn: [summary_from_row(row) for row in conn.execute(query)])
 
     async def pending_for(self, tenant_id: str, *, limit: int = 100, before_id: str | None = None) -> list[PendingRow]:
         """The tenant's paused runs, newest first, as the approvals inbox shows them."""
         query = _listed(select(*PENDING_COLUMNS), tenant_id, limit, {"statuses": ["paused"], "before_id": before_id})
-        async with self._engine.connect() as conn:
-            return [pending_from_row(row) for row in await conn.execute(query)]
+        return await in_connection(self._engine, lambda conn: [pending_from_row(row) for row in conn.execute(query)])
 
     async def counts_by_workflow(self, tenant_id: str) -> dict[str, dict[str, int]]:
         query = (

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import partial
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import Connection, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.driver_rows import insert_rows, update_rows
 from store.event_feed import event_channel
 from store.records import EventRecord, RunWrite
+from store.sqlite_threads import in_transaction
 from store.tables import events, idempotency_keys, ingested_items, runs
 
 
@@ -38,7 +40,7 @@ EVENT_ORDER_LOCK = 0x4175746F  # "Auto": the advisory lock every event-writing t
 _take_event_order = text("SELECT pg_advisory_xact_lock(:key)")
 
 
-async def _allocate_event_ids(conn: AsyncConnection, n: int) -> list[int]:
+def _allocate_event_ids(conn: Connection, n: int) -> list[int]:
     """Global ids for ``n`` new events, assigned before the insert so it needs no RETURNING, and
     in commit order, so a reader that has seen id N has seen every committed id below it.
 
@@ -53,9 +55,9 @@ async def _allocate_event_ids(conn: AsyncConnection, n: int) -> list[int]:
     transaction takes a global lock while it commits).
     """
     if conn.dialect.name == "postgresql":
-        await conn.execute(_take_event_order, {"key": EVENT_ORDER_LOCK})
-        return list((await conn.execute(_next_pg_ids, {"n": n, "channel": event_channel(conn)})).scalars())
-    start = (await conn.execute(select(func.coalesce(func.max(events.c.id), 0)))).scalar_one()
+        conn.execute(_take_event_order, {"key": EVENT_ORDER_LOCK})
+        return list((conn.execute(_next_pg_ids, {"n": n, "channel": event_channel(conn)})).scalars())
+    start = (conn.execute(select(func.coalesce(func.max(events.c.id), 0)))).scalar_one()
     return list(range(start + 1, start + 1 + n))
 
 
@@ -69,25 +71,25 @@ def _update_row(write: RunWrite) -> dict:
     return row
 
 
-async def _apply(conn: AsyncConnection, batch: Sequence[RunWrite]) -> list[list[EventRecord]]:
+def _apply(conn: Connection, batch: Sequence[RunWrite]) -> list[list[EventRecord]]:
     new_runs = [_run_row(w) for w in batch if w.is_new]
     if new_runs:
-        await insert_rows(conn, runs, new_runs)
+        insert_rows(conn, runs, new_runs)
     updates = [_update_row(w) for w in batch if not w.is_new]
     if updates:
-        changed = await update_rows(conn, runs, {"id": "id", "version": "version_before"}, updates, _update_run)
+        changed = update_rows(conn, runs, {"id": "id", "version": "version_before"}, updates, _update_run)
         if changed != len(updates):
             raise WriteConflict("a run was changed by another writer")
     answers = [asdict(w.idempotency) for w in batch if w.idempotency is not None]
     if answers:
-        await insert_rows(conn, idempotency_keys, answers)
+        insert_rows(conn, idempotency_keys, answers)
     items = [asdict(w.ingested) for w in batch if w.ingested is not None]
     if items:
-        await insert_rows(conn, ingested_items, items)
+        insert_rows(conn, ingested_items, items)
     drafts = [(w.run, e) for w in batch for e in w.events]
-    ids = await _allocate_event_ids(conn, len(drafts)) if drafts else []
+    ids = _allocate_event_ids(conn, len(drafts)) if drafts else []
     if drafts:
-        await insert_rows(conn, events, [
+        insert_rows(conn, events, [
             {"id": event_id, "tenant_id": run.tenant_id, "run_id": run.id, "seq": e.seq, "topic": e.topic,
              "actor": e.actor, "request_id": e.request_id, "payload": e.payload, "created_at": e.created_at}
             for event_id, (run, e) in zip(ids, drafts, strict=True)
@@ -123,16 +125,14 @@ async def write_batch(
     (``WriteConflict`` for a stale version or a taken idempotency key).
     """
     try:
-        async with engine.begin() as conn:
-            return list(await _apply(conn, batch))
+        return list(await in_transaction(engine, partial(_apply, batch=batch)))
     except Exception as exc:
         if len(batch) == 1:
             return [_as_outcome(exc)]
     outcomes: list[list[EventRecord] | Exception] = []
     for write in batch:
         try:
-            async with engine.begin() as conn:
-                outcomes.extend(await _apply(conn, [write]))
+            outcomes.extend(await in_transaction(engine, partial(_apply, batch=[write])))
         except Exception as exc:
             outcomes.append(_as_outcome(exc))
     return outcomes
