@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ async def test_each_caller_gets_its_own_answer_or_error_when_many_queue_at_once(
             raise ValueError(f"no {n}")
         return n * n
 
-    results = await asyncio.gather(*[worker.run(lambda n=n: work(n)) for n in range(1, 200)], return_exceptions=True)
+    results = await asyncio.gather(*[worker.run(partial(work, n)) for n in range(1, 200)], return_exceptions=True)
     worker.stop()
 
     for n, result in enumerate(results, start=1):
@@ -65,8 +66,12 @@ async def test_an_sqlite_file_reads_and_commits_on_its_threads(tmp_path: Path) -
             return threading.current_thread().name, list(conn.execute(text("SELECT id FROM runs")).scalars())
 
         assert await in_connection(db, names) == ("sqlite-reads", ["run_1"])
+        def delete_then_fail(conn: Connection) -> None:
+            conn.execute(text("DELETE FROM runs"))
+            raise RuntimeError("the work failed")
+
         with pytest.raises(RuntimeError):
-            await in_transaction(db, lambda conn: (conn.execute(text("DELETE FROM runs")), _fail()))
+            await in_transaction(db, delete_then_fail)
         assert (await RunRepository(db).get("acme", "run_1")) is not None  # the failed transaction rolled back
     finally:
         await db.dispose()
@@ -79,7 +84,3 @@ async def test_an_in_memory_database_takes_the_async_connection() -> None:
         assert await in_connection(db, lambda conn: conn.execute(text("SELECT 41 + 1")).scalar_one()) == 42
     finally:
         await db.dispose()
-
-
-def _fail() -> None:
-    raise RuntimeError("the work failed")
