@@ -12,6 +12,7 @@ from aiohttp import web
 from api import (
     routes_audit,
     routes_copilot,
+    routes_deliveries,
     routes_exceptions,
     routes_health,
     routes_loop,
@@ -19,6 +20,7 @@ from api import (
     routes_runs,
     routes_schedules,
     routes_stream,
+    routes_webhooks,
     routes_workflows,
 )
 from api.auth import PRINCIPAL, QUERY_TOKEN, principal_from, signing_secret
@@ -36,6 +38,7 @@ from api.keys import (
     SCHEDULES,
     SETTINGS,
     TOKENS,
+    WEBHOOKS,
 )
 from api.metrics import install_metrics, metrics_middleware
 from api.middleware import add_request_id_header, errors_middleware
@@ -61,7 +64,7 @@ log = structlog.get_logger(__name__)
 ROUTE_TABLES = [
     routes_health.routes, routes_exceptions.routes, routes_runs.routes, routes_workflows.routes,
     routes_playbooks.routes, routes_loop.routes, routes_audit.routes, routes_schedules.routes,
-    routes_stream.routes, routes_copilot.routes,
+    routes_stream.routes, routes_copilot.routes, routes_webhooks.routes, routes_deliveries.routes,
 ]
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -112,6 +115,7 @@ async def _event_bus(app: web.Application) -> AsyncIterator[None]:
 async def _pipeline(app: web.Application) -> AsyncIterator[None]:
     async with open_runtime(app[DB], app[BUS], app[CATALOG], app[SETTINGS], clock=app[CLOCK]) as rt:
         app[PIPELINE], app[JOBS], app[LAUNCHER], app[SCHEDULES] = rt.engine, rt.jobs, rt.launcher, rt.schedules
+        app[WEBHOOKS] = rt.webhooks
         yield
 
 

@@ -31,6 +31,8 @@ HTTP_STATUS: dict[type[errors.AutopilotError], int] = {
     errors.LoopConflict: 409,
     errors.AlreadyApproved: 409,
     errors.ScheduleExists: 409,
+    errors.DeliveryPending: 409,
+    errors.WebhookChanged: 409,
     errors.IdempotencyKeyReused: 422,
     errors.Unavailable: 503,
     errors.CopilotUpstreamFailed: 502,

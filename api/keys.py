@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.tokens import TokenService
 from config.catalog import Catalog
 from config.settings import Settings
+from delivery.webhooks import WebhookService
 from eventbus import EventBus
 from pipeline.clock import Clock
 from pipeline.engine import PipelineEngine
@@ -31,3 +32,4 @@ IDEMPOTENCY = web.AppKey("idempotency", IdempotencyRepository)
 JOBS = web.AppKey("jobs", JobRunner)
 LAUNCHER = web.AppKey("launcher", Launcher)
 SCHEDULES = web.AppKey("schedules", ScheduleService)
+WEBHOOKS = web.AppKey("webhooks", WebhookService)

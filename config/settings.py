@@ -120,6 +120,29 @@ class Settings(BaseSettings):
         0.6, ge=0, le=1, description="Rules' confidence under which triage asks the model"
     )
 
+    delivery_enabled: bool = Field(True, description="Send webhook deliveries from this process")
+    delivery_timeout_seconds: float = Field(10.0, gt=0, le=120, description="One delivery attempt may take this long")
+    delivery_max_in_flight: int = Field(64, ge=1, le=10000, description="Deliveries sent at once by one process")
+    delivery_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="Look for due deliveries at least this often (retries, other processes' commits)"
+    )
+    delivery_retry_first_seconds: float = Field(
+        5.0, gt=0, description="The first retry's wait; it doubles with each failure (with jitter), up to an hour"
+    )
+    delivery_retry_seconds: float = Field(
+        86400.0, gt=0, description="How long a failing delivery is retried before it is dead-lettered"
+    )
+    delivery_disable_after: int = Field(
+        50, ge=1, description="An endpoint is disabled after this many failed deliveries in a row"
+    )
+    delivery_allowed_addresses: list[str] = Field(
+        default_factory=list, description="Addresses or networks deliveries may reach although they are not public "
+        "(loopback, private, link-local), e.g. 127.0.0.1/32"
+    )
+    public_url: str | None = Field(
+        None, description="Where people reach the dashboard (e.g. https://autopilot.example.com): links in messages"
+    )
+
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
 

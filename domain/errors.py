@@ -126,6 +126,26 @@ class ScheduleExists(AutopilotError):
     code = "SCHEDULE_EXISTS"
 
 
+class WebhookNotFound(NotFound):
+    code = "WEBHOOK_NOT_FOUND"
+
+
+class DeliveryNotFound(NotFound):
+    code = "DELIVERY_NOT_FOUND"
+
+
+class DeliveryPending(AutopilotError):
+    """The delivery is already waiting to be sent; sending it again now would add nothing."""
+
+    code = "DELIVERY_PENDING"
+
+
+class WebhookChanged(AutopilotError):
+    """The endpoint changed under the request; read it again and retry."""
+
+    code = "WEBHOOK_CHANGED"
+
+
 class CopilotUnavailable(Unavailable):
     """No model endpoint is configured; the message names the settings to set."""
 

@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import random
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-Clock = Callable[[], datetime]
+from domain.ids import IdFactory
 
-_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+__all__ = ["Clock", "IdFactory", "utc_now"]
+
+Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class IdFactory:
-    """Ids that sort by creation time: 48 bits of milliseconds, then a per-process counter
-    seeded at random, so ids made in one millisecond still sort in the order they were made."""
-
-    def __init__(self, millis: Callable[[], int] | None = None) -> None:
-        self._millis = millis or (lambda: time.time_ns() // 1_000_000)
-        self._random = random.Random(os.urandom(16))  # ids are unique, not secret
-        self._last_ms = -1
-        self._counter = 0
-
-    def __call__(self, prefix: str) -> str:
-        ms = max(self._millis(), self._last_ms)
-        if ms == self._last_ms:
-            self._counter += 1
-            if self._counter >= 1 << 30:  # a full millisecond: borrow the next one, keep the order
-                ms, self._last_ms, self._counter = ms + 1, ms + 1, 0
-        else:
-            self._last_ms, self._counter = ms, self._random.getrandbits(30)
-        value = (ms << 80) | (self._counter << 50) | self._random.getrandbits(50)
-        return f"{prefix}_{_encode(value, 26)}"
-
-
-def _encode(value: int, length: int) -> str:
-    out = []
-    for _ in range(length):
-        value, digit = divmod(value, 32)
-        out.append(_CROCKFORD[digit])
-    return "".join(reversed(out))

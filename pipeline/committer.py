@@ -10,6 +10,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventbus import EventBus
+from store.outbox import DEFAULT_OUTBOX, OutboxPolicy
 from store.records import EventRecord, RunWrite
 from store.writer import write_batch
 
@@ -17,10 +18,12 @@ log = structlog.get_logger(__name__)
 
 
 class GroupCommitter:
-    def __init__(self, engine: AsyncEngine, bus: EventBus, *, max_batch: int = 1000) -> None:
+    def __init__(self, engine: AsyncEngine, bus: EventBus, *, max_batch: int = 1000,
+                 outbox: OutboxPolicy = DEFAULT_OUTBOX) -> None:
         self._engine = engine
         self._bus = bus
         self._max_batch = max_batch
+        self._outbox = outbox
         self._pending: list[tuple[RunWrite, asyncio.Future[list[EventRecord]]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -63,7 +66,7 @@ class GroupCommitter:
 
     async def _commit(self, batch: list[tuple[RunWrite, asyncio.Future[list[EventRecord]]]]) -> None:
         try:
-            outcomes = await write_batch(self._engine, [write for write, _ in batch])
+            outcomes = await write_batch(self._engine, [write for write, _ in batch], self._outbox)
         except Exception as exc:  # write_batch answers per write; this is its own failure
             log.error("group commit failed", writes=len(batch), error=str(exc))
             for _, future in batch:

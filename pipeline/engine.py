@@ -32,6 +32,7 @@ from pipeline.start_request import IdempotencySpec, StartRequest, open_run
 from pipeline.step_completion import StepCompletion, complete_step
 from pipeline.tool_calls import ToolCalls
 from pipeline.transition import Transition
+from store.outbox import DEFAULT_OUTBOX, OutboxPolicy
 from store.records import IngestedItem, RunRecord, RunWrite
 from store.runs import RunRepository
 from store.writer import WriteConflict
@@ -57,13 +58,14 @@ class PipelineEngine:
         max_batch: int = 1000,
         triage_advisor: TriageAdvisor | None = None,
         executor: Executor | None = None,
+        outbox: OutboxPolicy = DEFAULT_OUTBOX,
     ) -> None:
         self.catalog = catalog
         self.triage_advisor = triage_advisor
         """Asks the model when triage's rules are weak; None (the default) keeps triage on rules alone."""
         self.db = db
         self.runs = RunRepository(db)
-        self.committer = GroupCommitter(db, bus, max_batch=max_batch)
+        self.committer = GroupCommitter(db, bus, max_batch=max_batch, outbox=outbox)
         self.clock = clock
         self.ids = ids or IdFactory()
         self._worker_count = workers

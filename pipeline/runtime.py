@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agents.llm_triage import TriageAdvisor
 from config.catalog import Catalog
 from config.settings import Settings
+from delivery.address_guard import networks
+from delivery.webhooks import WebhookService
+from delivery.worker import DeliveryWorker, WorkerSettings
 from eventbus.bus import EventBus
 from pipeline.clock import Clock, IdFactory, utc_now
 from pipeline.engine import PipelineEngine
@@ -23,8 +27,11 @@ from pipeline.jobs import JobKind, JobRunner
 from pipeline.launcher import Launcher
 from pipeline.schedule_alarm import uniform_jitter
 from pipeline.scheduler import ScheduleService
+from store.deliveries import DeliveryRepository
 from store.leader_lock import leader_lock
+from store.outbox import OutboxPolicy
 from store.schedules import ScheduleRepository
+from store.webhook_endpoints import EndpointRepository
 
 SCHEDULER_LOCK = "autopilot.scheduler"
 
@@ -35,6 +42,7 @@ class Runtime:
     jobs: JobRunner
     launcher: Launcher
     schedules: ScheduleService
+    webhooks: WebhookService
 
 
 class Service(Protocol):
@@ -60,13 +68,17 @@ async def open_runtime(
     ``settings.scheduler_enabled``; on PostgreSQL only in the process that leads). On leaving,
     or when one of them fails to start, those started are stopped in reverse order."""
     async with AsyncExitStack() as stack:
+        ids = ids or IdFactory()
+        deliveries = DeliveryRepository(db)
+        executor = Executor(db, clock, ids, lease=settings.executor_lease_seconds,
+                            heartbeat=settings.executor_heartbeat_seconds)
+        worker = DeliveryWorker(deliveries, executor.id, clock, WorkerSettings.from_settings(settings))
+        wake = worker.wake if settings.delivery_enabled else _nothing
+        retry_window = timedelta(seconds=settings.delivery_retry_seconds)
         engine = PipelineEngine(
             db, bus, catalog, clock=clock, ids=ids, workers=settings.engine_workers,
             max_batch=settings.commit_batch_max, triage_advisor=TriageAdvisor.from_settings(settings),
-            executor=Executor(
-                db, clock, ids or IdFactory(), lease=settings.executor_lease_seconds,
-                heartbeat=settings.executor_heartbeat_seconds,
-            ),
+            executor=executor, outbox=OutboxPolicy(retry_window, wake),
         )
         await _started(stack, engine)
         jobs = JobRunner(
@@ -80,7 +92,17 @@ async def open_runtime(
             retry_seconds=settings.scheduler_leader_retry_seconds, poll_seconds=settings.scheduler_poll_seconds,
         )
         await _started(stack, schedules)
-        yield Runtime(engine, jobs, launcher, schedules)
+        if settings.delivery_enabled:
+            await _started(stack, worker)
+        webhooks = WebhookService(
+            EndpointRepository(db), deliveries, clock=clock, new_id=ids,
+            allowed=networks(settings.delivery_allowed_addresses), retry_window=retry_window, wake=wake,
+        )
+        yield Runtime(engine, jobs, launcher, schedules, webhooks)
+
+
+def _nothing() -> None:
+    return None
 
 
 async def _started(stack: AsyncExitStack, service: Service) -> None:

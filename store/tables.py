@@ -130,3 +130,67 @@ copilot_threads = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("url", String(2048), nullable=False),
+    Column("description", String(500), nullable=False),
+    Column("topics", JsonDocument, nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("previous_secret", String(128)),
+    Column("previous_secret_until", UTCDateTime()),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", String(500)),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(160), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+"""A tenant's webhook subscriptions: where to POST, which topics (patterns as on the streams),
+and the Standard Webhooks secrets that sign (the previous one until its overlap ends)."""
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("endpoint_id", String(40), nullable=False),
+    Column("event_id", EventId),
+    Column("run_id", String(40)),
+    Column("topic", String(64), nullable=False),
+    Column("message", JsonDocument),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("give_up_at", UTCDateTime(), nullable=False),
+    Column("claimed_by", String(40)),
+    Column("claimed_until", UTCDateTime()),
+    Column("last_status_code", Integer),
+    Column("last_error", String(500)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime()),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_tenant", "tenant_id", "id"),
+    Index("ix_deliveries_endpoint", "tenant_id", "endpoint_id", "status", "id"),
+    Index("ix_deliveries_run", "tenant_id", "run_id"),
+)
+"""The outbox: one row per (event, subscribed endpoint), or per test message, written with the
+event's own transaction; ``message`` only for a delivery that has no event."""
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("delivery_id", String(40), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("status_code", Integer),
+    Column("error", String(500)),
+    Column("response_snippet", Text),
+)

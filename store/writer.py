@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.driver_rows import insert_rows, update_rows
 from store.event_feed import event_channel
+from store.outbox import DEFAULT_OUTBOX, OutboxPolicy, outbox_rows
 from store.records import EventRecord, RunWrite
 from store.sqlite_threads import in_transaction
-from store.tables import events, idempotency_keys, ingested_items, runs
+from store.tables import deliveries, events, idempotency_keys, ingested_items, runs
 
 
 class WriteConflict(Exception):
@@ -71,7 +72,7 @@ def _update_row(write: RunWrite) -> dict:
     return row
 
 
-def _apply(conn: Connection, batch: Sequence[RunWrite]) -> list[list[EventRecord]]:
+def _apply(conn: Connection, batch: Sequence[RunWrite], outbox: OutboxPolicy) -> tuple[list[list[EventRecord]], int]:
     new_runs = [_run_row(w) for w in batch if w.is_new]
     if new_runs:
         insert_rows(conn, runs, new_runs)
@@ -94,6 +95,12 @@ def _apply(conn: Connection, batch: Sequence[RunWrite]) -> list[list[EventRecord
              "actor": e.actor, "request_id": e.request_id, "payload": e.payload, "created_at": e.created_at}
             for event_id, (run, e) in zip(ids, drafts, strict=True)
         ])
+    owed = outbox_rows(
+        conn, [(event_id, run.tenant_id, run.id, e.topic) for event_id, (run, e) in zip(ids, drafts, strict=True)],
+        drafts[0][1].created_at, outbox.give_up_after,
+    ) if drafts else []
+    if owed:
+        insert_rows(conn, deliveries, owed)
     committed: list[list[EventRecord]] = []
     position = 0
     for w in batch:
@@ -106,7 +113,7 @@ def _apply(conn: Connection, batch: Sequence[RunWrite]) -> list[list[EventRecord
             ))
             position += 1
         committed.append(records)
-    return committed
+    return committed, len(owed)
 
 
 def _as_outcome(exc: Exception) -> Exception:
@@ -116,23 +123,31 @@ def _as_outcome(exc: Exception) -> Exception:
 
 
 async def write_batch(
-    engine: AsyncEngine, batch: Sequence[RunWrite]
+    engine: AsyncEngine, batch: Sequence[RunWrite], outbox: OutboxPolicy = DEFAULT_OUTBOX
 ) -> list[list[EventRecord] | Exception]:
     """Commit ``batch`` in one transaction; if that fails for any reason, commit each write on
     its own, so a write the database refuses (a conflict, a value it cannot store) fails alone.
 
     Returns, per write, its committed events or the error that kept it out of the store
-    (``WriteConflict`` for a stale version or a taken idempotency key).
+    (``WriteConflict`` for a stale version or a taken idempotency key). The deliveries the
+    events owe are written in the same transaction (``store/outbox.py``); ``outbox.on_written``
+    is called after a commit that wrote any.
     """
     try:
-        return list(await in_transaction(engine, partial(_apply, batch=batch)))
+        committed, owed = await in_transaction(engine, partial(_apply, batch=batch, outbox=outbox))
+        if owed:
+            outbox.on_written()
+        return list(committed)
     except Exception as exc:
         if len(batch) == 1:
             return [_as_outcome(exc)]
     outcomes: list[list[EventRecord] | Exception] = []
     for write in batch:
         try:
-            outcomes.extend(await in_transaction(engine, partial(_apply, batch=[write])))
+            committed, owed = await in_transaction(engine, partial(_apply, batch=[write], outbox=outbox))
+            outcomes.extend(committed)
+            if owed:
+                outbox.on_written()
         except Exception as exc:
             outcomes.append(_as_outcome(exc))
     return outcomes

@@ -24,6 +24,12 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/schedules/{schedule_id}/run-now"): None,
     ("POST", "/api/v1/schedules/{schedule_id}/backfill"): {"start": "2020-01-01T00:00:00Z",
                                                            "end": "2020-01-02T00:00:00Z"},
+    ("POST", "/api/v1/webhooks"): {"url": "https://hooks.example.com/stranger", "topics": ["run.completed"]},
+    ("PATCH", "/api/v1/webhooks/{endpoint_id}"): {"description": "taken over"},
+    ("POST", "/api/v1/webhooks/{endpoint_id}/rotate-secret"): {"overlap_seconds": 0},
+    ("POST", "/api/v1/webhooks/{endpoint_id}/test"): None,
+    ("POST", "/api/v1/webhooks/{endpoint_id}/redeliver-dead"): None,
+    ("POST", "/api/v1/deliveries/{delivery_id}/redeliver"): None,
     ("POST", "/api/v1/copilot/ask"): {"query": "what is paused?"},
     ("POST", "/api/v1/copilot/ask/stream"): {"query": "what is paused?"},
 }

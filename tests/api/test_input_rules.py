@@ -13,7 +13,7 @@ from api.json_limits import MAX_JSON_DEPTH
 from api.routing import MAX_BODY_BYTES
 
 IDS = {"run_id": "run_missing", "step_id": "review", "workflow_id": "exception_pipeline", "playbook_id": "nope",
-       "schedule_id": "missing"}
+       "schedule_id": "missing", "endpoint_id": "whk_missing", "delivery_id": "dlv_missing"}
 BODY_ROUTES = [spec for spec in route_specs() if spec.body is not None]
 
 

@@ -18,7 +18,7 @@ ROLES = sorted(load_catalog(SHIPPED_CONFIG_DIR).roles.roles)
 EXPECTED = {
     "viewer": {"runs:read"},
     "operator": {"runs:read", "exceptions:ingest", "workflows:trigger", "runs:advance", "steps:complete",
-                 "schedules:manage"},
+                 "schedules:manage", "webhooks:read"},
     "approver": {"runs:read", "runs:resume", "audit:read"},
 }
 
@@ -37,7 +37,7 @@ async def test_each_role_against_each_route(client, app, role):
     api = Api(client, app, token)
     granted = app[CATALOG].roles.granted([role])
     ids = {"run_id": "run_missing", "step_id": "review", "workflow_id": "exception_pipeline", "playbook_id": "nope",
-           "schedule_id": "missing"}
+           "schedule_id": "missing", "endpoint_id": "whk_missing", "delivery_id": "dlv_missing"}
     for spec in route_specs():
         if spec.public:
             continue

@@ -39,8 +39,14 @@ async def tenants(tmp_path: Path) -> AsyncIterator[tuple[Api, Api, dict[str, str
             "id": "owners-digest", "workflow": "feedback_digest", "paused": True,
             "trigger": {"type": "cron", "expression": "0 7 * * *"}})
         assert status == 201, created
+        status, endpoint, _ = await owner.call("POST", "/api/v1/webhooks", json={
+            "url": "https://hooks.example.com/owner", "topics": ["run.*"]})
+        assert status == 201, endpoint
+        status, test_message, _ = await owner.call("POST", f"/api/v1/webhooks/{endpoint['id']}/test")
+        assert status == 202, test_message
         ids = {"run_id": answer["run_id"], "step_id": "review", "workflow_id": "exception_pipeline",
-               "schedule_id": created["id"], "playbook_id": "test-review"}
+               "schedule_id": created["id"], "playbook_id": "test-review", "endpoint_id": endpoint["id"],
+               "delivery_id": test_message["delivery_id"]}
         yield owner, stranger, ids
 
 
@@ -61,6 +67,7 @@ async def test_another_tenant_gets_404_for_every_id_of_the_first(tenants):
     owner, stranger, ids = tenants
     _, before, _ = await owner.call("GET", f"/api/v1/runs/{ids['run_id']}")
     _, schedule_before, _ = await owner.call("GET", f"/api/v1/schedules/{ids['schedule_id']}")
+    _, endpoint_before, _ = await owner.call("GET", f"/api/v1/webhooks/{ids['endpoint_id']}")
     for method, template in api_routes():
         names = set(re.findall(r"{(\w+)}", template))
         if method == "POST":
@@ -79,5 +86,7 @@ async def test_another_tenant_gets_404_for_every_id_of_the_first(tenants):
     assert after == before, "another tenant's calls changed the first tenant's run"
     _, schedule_after, _ = await owner.call("GET", f"/api/v1/schedules/{ids['schedule_id']}")
     assert schedule_after == schedule_before, "another tenant's calls changed the first tenant's schedule"
+    _, endpoint_after, _ = await owner.call("GET", f"/api/v1/webhooks/{ids['endpoint_id']}")
+    assert endpoint_after["version"] == endpoint_before["version"], "another tenant changed the first's webhook"
     _, page, _ = await owner.call("GET", "/api/v1/runs")
     assert [r["id"] for r in page["items"]] == [ids["run_id"]]

@@ -17,7 +17,7 @@ from store.database import open_engine, schema_status
 def test_db_upgrade_migrates_a_fresh_sqlite_file(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("AUTOPILOT_DATABASE_URL", raising=False)
     assert main(["--data-dir", str(tmp_path), "db", "upgrade"]) == 0
-    assert "database at revision 0005 (head 0005)" in capsys.readouterr().out
+    assert "database at revision 0006 (head 0006)" in capsys.readouterr().out
 
     async def status():
         engine = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'autopilot.db'}")
@@ -26,7 +26,7 @@ def test_db_upgrade_migrates_a_fresh_sqlite_file(tmp_path, capsys, monkeypatch):
         finally:
             await engine.dispose()
 
-    assert asyncio.run(status()) == ("0005", "0005")
+    assert asyncio.run(status()) == ("0006", "0006")
 
 
 def test_token_is_signed_with_the_data_dir_secret_and_carries_the_claims(tmp_path, capsys, monkeypatch):

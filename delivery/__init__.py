@@ -1,0 +1,1 @@
+"""Effects that leave the service: webhook, Slack and e-mail deliveries, sent from the outbox."""

@@ -1,0 +1,262 @@
+"""Deliveries and their attempts: what the delivery worker claims and records, and what the API
+lists, shows and sends again. Reads take the tenant first, except the worker's claim, which is
+system-wide.
+
+A claim marks due deliveries with the claiming process and a lease (``claimed_until``). On
+PostgreSQL the due rows are locked with ``FOR UPDATE SKIP LOCKED`` first, so processes claiming
+at once each get other rows and never wait on each other. A process that dies leaves its claims
+until they lapse or its executor row is removed (at a restart on SQLite; when its runs are taken
+over on PostgreSQL), and another worker takes them over."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypedDict, Unpack
+
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+
+from store.events import event_from_row
+from store.records import EventRecord
+from store.sqlite_threads import in_connection, in_transaction
+from store.tables import deliveries, delivery_attempts, events, executors, webhook_endpoints
+from store.webhook_endpoints import EndpointRecord
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    id: str
+    tenant_id: str
+    endpoint_id: str
+    event_id: int | None
+    run_id: str | None
+    topic: str
+    message: dict[str, Any] | None
+    status: str
+    """``pending`` (waiting for a try), ``delivered``, ``dead`` (given up) or ``cancelled``."""
+    attempts: int
+    next_attempt_at: datetime | None
+    give_up_at: datetime
+    claimed_by: str | None
+    claimed_until: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    delivery_id: str
+    n: int
+    tenant_id: str
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+    response_snippet: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed delivery with what sending it needs: its endpoint and, for an event's, the event."""
+
+    delivery: DeliveryRecord
+    endpoint: EndpointRecord
+    event: EventRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one claimed delivery after a try."""
+
+    delivery: DeliveryRecord
+    attempt: AttemptRecord
+    status: str
+    next_attempt_at: datetime | None
+    succeeded: bool
+
+
+class DeliveryFilters(TypedDict, total=False):
+    endpoint_id: str | None
+    status: str | None
+    run_id: str | None
+    created_after: datetime | None
+    created_before: datetime | None
+    before_id: str | None
+
+
+def delivery_from_row(row: Any) -> DeliveryRecord:
+    return DeliveryRecord(**{c.name: row._mapping[c.name] for c in deliveries.columns})
+
+
+def _attempt(row: Any) -> AttemptRecord:
+    return AttemptRecord(**{c.name: row._mapping[c.name] for c in delivery_attempts.columns})
+
+
+_finish = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"), deliveries.c.claimed_by == bindparam("b_worker"))
+    .values(status=bindparam("status"), attempts=bindparam("attempts"), next_attempt_at=bindparam("next_attempt_at"),
+            last_status_code=bindparam("last_status_code"), last_error=bindparam("last_error"),
+            delivered_at=bindparam("delivered_at"), updated_at=bindparam("updated_at"),
+            claimed_by=None, claimed_until=None)
+)
+
+
+def _endpoint_key(tenant: str, endpoint: str) -> Any:
+    return and_(webhook_endpoints.c.tenant_id == tenant, webhook_endpoints.c.id == endpoint)
+
+
+class DeliveryRepository:
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    # --- the worker ---------------------------------------------------------------------------
+
+    async def claim_due(self, worker_id: str, now: datetime, until: datetime, limit: int) -> list[Claimed]:
+        """Up to ``limit`` pending deliveries due by ``now`` whose endpoint is enabled and whose
+        last claim (if any) has lapsed or was made by a process no longer registered (one that
+        was declared dead, ``store/executors.py``), oldest due first, claimed for ``worker_id``
+        until ``until``."""
+        due = (
+            select(deliveries.c.id)
+            .join(webhook_endpoints, and_(webhook_endpoints.c.tenant_id == deliveries.c.tenant_id,
+                                          webhook_endpoints.c.id == deliveries.c.endpoint_id))
+            .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now,
+                   webhook_endpoints.c.enabled.is_(True),
+                   or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now,
+                       deliveries.c.claimed_by.not_in(select(executors.c.id))))
+            .order_by(deliveries.c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=deliveries)
+        )
+
+        def claim(conn: Connection) -> list[Claimed]:
+            ids = list(conn.execute(due).scalars())
+            if not ids:
+                return []
+            conn.execute(update(deliveries).where(deliveries.c.id.in_(ids))
+                         .values(claimed_by=worker_id, claimed_until=until))
+            rows = conn.execute(
+                select(deliveries, webhook_endpoints)
+                .join(webhook_endpoints, and_(webhook_endpoints.c.tenant_id == deliveries.c.tenant_id,
+                                              webhook_endpoints.c.id == deliveries.c.endpoint_id))
+                .where(deliveries.c.id.in_(ids))
+            ).all()
+            claimed = [(delivery_from_row(row), _endpoint_of(row)) for row in rows]
+            event_ids = [d.event_id for d, _ in claimed if d.event_id is not None]
+            found: dict[int, EventRecord] = {}
+            if event_ids:
+                rows_of_events = conn.execute(select(events).where(events.c.id.in_(event_ids)))
+                found = {e.id: e for e in map(event_from_row, rows_of_events)}
+            return [Claimed(d, e, found.get(d.event_id) if d.event_id is not None else None) for d, e in claimed]
+
+        return await in_transaction(self._engine, claim)
+
+    async def record(self, worker_id: str, outcomes: list[Outcome], now: datetime, disable_after: int) -> list[str]:
+        """Write what the tries saw, in one transaction: each attempt, each delivery's new
+        status (only while ``worker_id`` still holds its claim), and each endpoint's run of
+        failures; an endpoint that reaches ``disable_after`` failures in a row is disabled.
+        Returns the ids of the endpoints disabled now."""
+
+        def write(conn: Connection) -> list[str]:
+            conn.execute(insert(delivery_attempts), [_attempt_row(o.attempt) for o in outcomes])
+            conn.execute(_finish, [{
+                "b_id": o.delivery.id, "b_worker": worker_id, "status": o.status, "attempts": o.attempt.n,
+                "next_attempt_at": o.next_attempt_at, "last_status_code": o.attempt.status_code,
+                "last_error": o.attempt.error, "delivered_at": now if o.succeeded else None, "updated_at": now,
+            } for o in outcomes])
+            disabled = []
+            for (tenant, endpoint), (succeeded, failures) in _endpoint_runs(outcomes).items():
+                key = _endpoint_key(tenant, endpoint)
+                if succeeded:
+                    conn.execute(update(webhook_endpoints)
+                                 .where(key, webhook_endpoints.c.consecutive_failures != failures)
+                                 .values(consecutive_failures=failures))
+                if not failures:
+                    continue
+                if not succeeded:
+                    conn.execute(update(webhook_endpoints).where(key).values(
+                        consecutive_failures=webhook_endpoints.c.consecutive_failures + failures))
+                turned_off = conn.execute(
+                    update(webhook_endpoints)
+                    .where(key, webhook_endpoints.c.enabled.is_(True),
+                           webhook_endpoints.c.consecutive_failures >= disable_after)
+                    .values(enabled=False, updated_at=now, version=webhook_endpoints.c.version + 1,
+                            disabled_reason=f"disabled after {disable_after} failed deliveries in a row")
+                ).rowcount
+                if turned_off:
+                    disabled.append(endpoint)
+            return disabled
+
+        return await in_transaction(self._engine, write)
+
+    # --- the API ------------------------------------------------------------------------------
+
+    async def list_for(self, tenant_id: str, *, limit: int = 50, **filters: Unpack[DeliveryFilters]
+                       ) -> list[DeliveryRecord]:
+        """The tenant's deliveries, newest first."""
+        query = select(deliveries).where(deliveries.c.tenant_id == tenant_id)
+        for name in ("endpoint_id", "status", "run_id"):
+            if (value := filters.get(name)) is not None:
+                query = query.where(deliveries.c[name] == value)
+        if (after := filters.get("created_after")) is not None:
+            query = query.where(deliveries.c.created_at >= after)
+        if (before := filters.get("created_before")) is not None:
+            query = query.where(deliveries.c.created_at < before)
+        if before_id := filters.get("before_id"):
+            query = query.where(deliveries.c.id < before_id)
+        query = query.order_by(deliveries.c.id.desc()).limit(limit)
+        return await in_connection(self._engine, lambda conn: [delivery_from_row(r) for r in conn.execute(query)])
+
+    async def get(self, tenant_id: str, delivery_id: str) -> tuple[DeliveryRecord, list[AttemptRecord]] | None:
+        def read(conn: Connection) -> tuple[DeliveryRecord, list[AttemptRecord]] | None:
+            row = conn.execute(select(deliveries).where(deliveries.c.tenant_id == tenant_id,
+                                                        deliveries.c.id == delivery_id)).first()
+            if row is None:
+                return None
+            tried = conn.execute(select(delivery_attempts).where(delivery_attempts.c.delivery_id == delivery_id)
+                                 .order_by(delivery_attempts.c.n))
+            return delivery_from_row(row), [_attempt(r) for r in tried]
+
+        return await in_connection(self._engine, read)
+
+    async def add(self, row: dict[str, Any]) -> None:
+        """A delivery not caused by an event (an endpoint's test message)."""
+        await in_transaction(self._engine, lambda conn: conn.execute(insert(deliveries).values(row)))
+
+    async def redeliver(self, tenant_id: str, *, now: datetime, give_up_at: datetime,
+                        delivery_id: str | None = None, dead_of_endpoint: str | None = None) -> int:
+        """Make deliveries due again at once, with a new retry window: one delivered, dead or
+        cancelled delivery, or every dead one of an endpoint. Returns how many."""
+        query = update(deliveries).where(deliveries.c.tenant_id == tenant_id)
+        if delivery_id is not None:
+            query = query.where(deliveries.c.id == delivery_id, deliveries.c.status != "pending")
+        else:
+            query = query.where(deliveries.c.endpoint_id == dead_of_endpoint, deliveries.c.status == "dead")
+        query = query.values(status="pending", next_attempt_at=now, give_up_at=give_up_at, updated_at=now,
+                             claimed_by=None, claimed_until=None)
+        return await in_transaction(self._engine, lambda conn: conn.execute(query).rowcount)
+
+
+def _endpoint_of(row: Any) -> EndpointRecord:
+    values = {c.name: row._mapping[webhook_endpoints.c[c.name]] for c in webhook_endpoints.columns}
+    return EndpointRecord(**values)
+
+
+def _attempt_row(attempt: AttemptRecord) -> dict[str, Any]:
+    return {name: getattr(attempt, name) for name in AttemptRecord.__dataclass_fields__}
+
+
+def _endpoint_runs(outcomes: list[Outcome]) -> dict[tuple[str, str], tuple[bool, int]]:
+    """Per endpoint: whether any try in this batch succeeded, and how many failed after the
+    last success (all of them when none succeeded), in the order the tries ended."""
+    runs: dict[tuple[str, str], tuple[bool, int]] = {}
+    for o in outcomes:
+        key = (o.delivery.tenant_id, o.delivery.endpoint_id)
+        succeeded, failures = runs.get(key, (False, 0))
+        runs[key] = (True, 0) if o.succeeded else (succeeded, failures + 1)
+    return runs
+
