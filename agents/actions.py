@@ -9,20 +9,40 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Notification:
+    """A message for one of the tenant's channels (``config/channels.yaml``). It is written as a
+    delivery in the same transaction as the step's event, and sent by the delivery worker."""
+
+    channel: str
+    target: str | None
+    text: str
+    template: str | None = None
+
+
+@dataclass(frozen=True)
 class ActionResult:
     outputs: dict[str, Any]
     notes: str
     run_changes: dict[str, Any] = field(default_factory=dict)
+    notification: Notification | None = None
 
 
 def notify(params: dict[str, Any]) -> ActionResult:
-    channel = params.get("channel", "log")
-    target = params.get("to") or params.get("target") or "operations"
-    outputs = {"channel": channel, "target": target}
+    channel = params.get("channel")
+    if not channel:
+        raise ValueError("notify needs a 'channel' parameter: one of the tenant's channels (config/channels.yaml)")
+    message, template = params.get("message"), params.get("template")
+    if not message and not template:
+        raise ValueError("notify needs a 'message' or a 'template' parameter")
+    target = params.get("to") or params.get("target") or None
+    outputs: dict[str, Any] = {"channel": channel, "target": target}
     for key in ("template", "message"):
         if params.get(key):
             outputs[key] = params[key]
-    return ActionResult(outputs, f"notification queued on {channel} for {target}")
+    text = str(message or f"{template}")
+    return ActionResult(outputs, f"on {channel}" + (f" for {target}" if target else ""),
+                        notification=Notification(str(channel), target and str(target), text,
+                                                  template and str(template)))
 
 
 def assign_owner(params: dict[str, Any]) -> ActionResult:

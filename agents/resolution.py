@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from agents.actions import EXECUTORS
+from agents.actions import EXECUTORS, Notification
 from agents.placeholders import resolve
 from config.playbooks import Playbook, Step
+from domain.ids import derived_id
 from domain.run_state import STEP_DONE, STEP_WAITING, StepRecord, StepStatus
 from domain.topics import Topic
 
@@ -27,6 +28,8 @@ class ResolutionOutcome:
     events: list[tuple[Topic, dict[str, Any]]] = field(default_factory=list)
     progress: dict[str, StepRecord] = field(default_factory=dict)
     run_changes: dict[str, Any] = field(default_factory=dict)
+    notifications: list[tuple[str, str, Notification]] = field(default_factory=list)
+    """(delivery id, step id, message) for each notify step taken: the deliveries to write."""
     waiting_steps: list[str] = field(default_factory=list)
     calling_steps: list[str] = field(default_factory=list)
     next_step: str | None = None
@@ -120,6 +123,11 @@ def walk_playbook(
                 }))
                 break
             notes = result.notes + (f" (no value for {', '.join(unresolved)})" if unresolved else "")
+            if result.notification is not None:
+                delivery_id = derived_id("dlv", str(scope.get("run", {}).get("id", "")), step.id)
+                result.outputs["delivery_id"] = delivery_id
+                outcome.notifications.append((delivery_id, step.id, result.notification))
+                notes = f"delivery {delivery_id} queued {notes}"
             steps[step.id] = StepRecord(status=StepStatus.COMPLETED, order=order, outputs=result.outputs,
                                         completed_at=now, completed_by=ACTOR)
             statuses[step.id] = StepStatus.COMPLETED

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.channels import ChannelFile, load_channels
 from config.playbooks import Playbook, load_playbook_library, playbook_path
 from config.policies import Policies, load_policies
 from config.roles import RoleBook, load_roles
@@ -26,6 +27,7 @@ class Catalog:
     roles: RoleBook = field(default_factory=lambda: RoleBook(permissions={}, roles={}))  # grants nothing
     sources: SourceFile = field(default_factory=SourceFile)
     schedules: ScheduleFile = field(default_factory=ScheduleFile)
+    channels: ChannelFile = field(default_factory=ChannelFile)
     problems: list[ConfigError] = field(default_factory=list)
 
     def playbook(self, key: str) -> Playbook | None:
@@ -55,6 +57,7 @@ def load_catalog(config_dir: Path) -> Catalog:
         roles=load_roles(config_dir / "roles.yaml"),
         sources=_checked_sources(config_dir / "sources.yaml", workflows),
         schedules=load_schedules(config_dir / "schedules.yaml"),
+        channels=load_channels(config_dir / "channels.yaml"),
         problems=problems,
     )
 

@@ -19,8 +19,10 @@ from datetime import datetime, timedelta
 import aiohttp
 import structlog
 
+from config.channels import ChannelFile
 from config.settings import Settings
 from delivery.address_guard import GuardedResolver, Network, networks
+from delivery.channels import send_on_channel
 from delivery.http_send import Attempt, post
 from delivery.messages import webhook_body
 from delivery.retry_policy import RetryPolicy, retry_after_seconds
@@ -53,8 +55,9 @@ class WorkerSettings:
 
 class DeliveryWorker:
     def __init__(self, repo: DeliveryRepository, worker_id: str, clock: Callable[[], datetime],
-                 settings: WorkerSettings) -> None:
+                 settings: WorkerSettings, channels: ChannelFile | None = None) -> None:
         self._repo = repo
+        self._channels = channels or ChannelFile()
         self._worker_id = worker_id
         self._clock = clock
         self._settings = settings
@@ -139,7 +142,11 @@ class DeliveryWorker:
 
     async def _try(self, claimed: Claimed, now: datetime) -> Attempt:
         assert self._session is not None
-        endpoint, delivery = claimed.endpoint, claimed.delivery
+        endpoint, delivery, settings = claimed.endpoint, claimed.delivery, self._settings
+        if endpoint is None:
+            return await send_on_channel(claimed, self._channels, self._session, now=now,
+                                         timeout=settings.timeout_seconds, allowed=settings.allowed,
+                                         public_url=settings.public_url)
         body = webhook_body(claimed, self._settings.public_url, now)
         headers = signed_headers(endpoint.secrets_at(now), delivery.id, int(now.timestamp()), body)
         return await post(self._session, endpoint.url, body, headers,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import time
@@ -38,3 +39,10 @@ def _encode(value: int, length: int) -> str:
         value, digit = divmod(value, 32)
         out.append(_CROCKFORD[digit])
     return "".join(reversed(out))
+
+
+def derived_id(prefix: str, *parts: str) -> str:
+    """An id made from ``parts``, the same every time: what one (run, step) queues is written
+    once however often the step's write is retried, because the id is the row's key."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return f"{prefix}_{_encode(int.from_bytes(digest[:17]), 26)}"

@@ -72,7 +72,8 @@ async def open_runtime(
         deliveries = DeliveryRepository(db)
         executor = Executor(db, clock, ids, lease=settings.executor_lease_seconds,
                             heartbeat=settings.executor_heartbeat_seconds)
-        worker = DeliveryWorker(deliveries, executor.id, clock, WorkerSettings.from_settings(settings))
+        worker = DeliveryWorker(deliveries, executor.id, clock, WorkerSettings.from_settings(settings),
+                                catalog.channels)
         wake = worker.wake if settings.delivery_enabled else _nothing
         retry_window = timedelta(seconds=settings.delivery_retry_seconds)
         engine = PipelineEngine(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from agents.actions import Notification
 from domain.run_state import replaced
 from domain.topics import Topic
-from store.records import EventDraft, IdempotentResponse, RunRecord, RunWrite
+from store.records import EventDraft, IdempotentResponse, QueuedNotification, RunRecord, RunWrite
 
 
 class Transition:
@@ -25,6 +26,7 @@ class Transition:
         self._seq = run.last_seq
         self.granted_steps = 0
         """Steps a playbook run ``mode: stepwise`` may take in this transition (run-next-step grants one)."""
+        self._notifications: list[QueuedNotification] = []
 
     def emit(self, topic: Topic, actor: str, payload: dict[str, Any]) -> None:
         self._seq += 1
@@ -32,6 +34,15 @@ class Transition:
         self._events.append(EventDraft(self._seq, topic._value_, actor, payload, self.request_id, self.now))
         if actor.startswith(("user:", "agent:")):
             self.state.last_actor = actor
+
+    def notify(self, notifications: list[tuple[str, str, Notification]]) -> None:
+        """Queue messages for the tenant's channels: deliveries written with this change."""
+        for delivery_id, step_id, note in notifications:
+            self._notifications.append(QueuedNotification(
+                delivery_id, self.run.tenant_id, self.run.id, note.channel,
+                {"step_id": step_id, "target": note.target, "text": note.text, "template": note.template},
+                self.now,
+            ))
 
     @property
     def seq(self) -> int:
@@ -47,4 +58,4 @@ class Transition:
             state=self.state, sla_deadline=run.sla_deadline, pause_expires_at=self.pause_expires_at,
             created_at=run.created_at, updated_at=self.now, executor_id=run.executor_id,
         )
-        return RunWrite(new_run, is_new, list(self._events), idempotency)
+        return RunWrite(new_run, is_new, list(self._events), idempotency, notifications=list(self._notifications))

@@ -17,6 +17,7 @@ from typing import Any, TypedDict, Unpack
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from store.events import event_from_row
+from store.outbox import CHANNEL_PREFIX
 from store.records import EventRecord
 from store.sqlite_threads import in_connection, in_transaction
 from store.tables import deliveries, delivery_attempts, events, executors, webhook_endpoints
@@ -63,7 +64,8 @@ class Claimed:
     """A claimed delivery with what sending it needs: its endpoint and, for an event's, the event."""
 
     delivery: DeliveryRecord
-    endpoint: EndpointRecord
+    endpoint: EndpointRecord | None
+    """``None`` for a notify step's delivery: its ``endpoint_id`` names a channel."""
     event: EventRecord | None
 
 
@@ -105,6 +107,10 @@ _finish = (
 )
 
 
+_its_endpoint = and_(webhook_endpoints.c.tenant_id == deliveries.c.tenant_id,
+                     webhook_endpoints.c.id == deliveries.c.endpoint_id)
+
+
 def _endpoint_key(tenant: str, endpoint: str) -> Any:
     return and_(webhook_endpoints.c.tenant_id == tenant, webhook_endpoints.c.id == endpoint)
 
@@ -122,10 +128,9 @@ class DeliveryRepository:
         until ``until``."""
         due = (
             select(deliveries.c.id)
-            .join(webhook_endpoints, and_(webhook_endpoints.c.tenant_id == deliveries.c.tenant_id,
-                                          webhook_endpoints.c.id == deliveries.c.endpoint_id))
+            .outerjoin(webhook_endpoints, _its_endpoint)
             .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now,
-                   webhook_endpoints.c.enabled.is_(True),
+                   or_(webhook_endpoints.c.enabled.is_(True), deliveries.c.endpoint_id.startswith(CHANNEL_PREFIX)),
                    or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now,
                        deliveries.c.claimed_by.not_in(select(executors.c.id))))
             .order_by(deliveries.c.next_attempt_at)
@@ -140,9 +145,7 @@ class DeliveryRepository:
             conn.execute(update(deliveries).where(deliveries.c.id.in_(ids))
                          .values(claimed_by=worker_id, claimed_until=until))
             rows = conn.execute(
-                select(deliveries, webhook_endpoints)
-                .join(webhook_endpoints, and_(webhook_endpoints.c.tenant_id == deliveries.c.tenant_id,
-                                              webhook_endpoints.c.id == deliveries.c.endpoint_id))
+                select(deliveries, webhook_endpoints).outerjoin(webhook_endpoints, _its_endpoint)
                 .where(deliveries.c.id.in_(ids))
             ).all()
             claimed = [(delivery_from_row(row), _endpoint_of(row)) for row in rows]
@@ -241,9 +244,10 @@ class DeliveryRepository:
         return await in_transaction(self._engine, lambda conn: conn.execute(query).rowcount)
 
 
-def _endpoint_of(row: Any) -> EndpointRecord:
+def _endpoint_of(row: Any) -> EndpointRecord | None:
+    """The claimed delivery's endpoint; ``None`` for a notify step's, which names a channel."""
     values = {c.name: row._mapping[webhook_endpoints.c[c.name]] for c in webhook_endpoints.columns}
-    return EndpointRecord(**values)
+    return EndpointRecord(**values) if values["id"] is not None else None
 
 
 def _attempt_row(attempt: AttemptRecord) -> dict[str, Any]:
@@ -255,6 +259,8 @@ def _endpoint_runs(outcomes: list[Outcome]) -> dict[tuple[str, str], tuple[bool,
     last success (all of them when none succeeded), in the order the tries ended."""
     runs: dict[tuple[str, str], tuple[bool, int]] = {}
     for o in outcomes:
+        if o.delivery.endpoint_id.startswith(CHANNEL_PREFIX):
+            continue  # a channel is configuration, not an endpoint that can be disabled
         key = (o.delivery.tenant_id, o.delivery.endpoint_id)
         succeeded, failures = runs.get(key, (False, 0))
         runs[key] = (True, 0) if o.succeeded else (succeeded, failures + 1)

@@ -21,6 +21,9 @@ from eventbus.topics import topic_matches
 from store.tables import webhook_endpoints
 
 _ids = IdFactory()
+CHANNEL_PREFIX = "channel:"
+"""A notify step's delivery names its channel (``config/channels.yaml``) where an event's names
+its endpoint: ``endpoint_id`` is ``channel:<id>``."""
 
 
 

@@ -97,6 +97,19 @@ class IngestedItem:
     ingested_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class QueuedNotification:
+    """A notify step's message for one of the tenant's channels, written as a delivery with the
+    step's event; its id is derived from the run and the step, so it is written once."""
+
+    id: str
+    tenant_id: str
+    run_id: str
+    channel: str
+    message: dict[str, Any]
+    created_at: datetime
+
+
 @dataclass(slots=True)
 class RunWrite:
     """One run's atomic change: its new row (version already bumped), its events, its answer."""
@@ -106,6 +119,7 @@ class RunWrite:
     events: list[EventDraft] = field(default_factory=list)
     idempotency: IdempotentResponse | None = None
     ingested: IngestedItem | None = None
+    notifications: list[QueuedNotification] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ steps:
   - id: start
     name: Start
     action: notify
+    params: {channel: slack, message: started}
   - id: review
     name: Human review
     type: human

@@ -35,7 +35,8 @@ async def test_workers_claiming_at_once_never_share_a_delivery(db: AsyncEngine) 
     claims = await asyncio.gather(*[repo.claim_due(worker, T0, lease, 7) for worker in workers])
     ids = [c.delivery.id for claimed in claims for c in claimed]
     assert len(ids) == len(set(ids)) == 42
-    assert all(c.endpoint.id == "whk_1" and c.event is None for claimed in claims for c in claimed)
+    assert all(c.endpoint is not None and c.endpoint.id == "whk_1" and c.event is None
+               for claimed in claims for c in claimed)
 
 
 async def test_a_lapsed_claim_is_taken_over(db: AsyncEngine) -> None:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from agents.actions import EXECUTORS, add_comment, assign_owner, notify, set_status
+from agents.actions import EXECUTORS, Notification, add_comment, assign_owner, notify, set_status
 
 
-def test_notify_records_channel_target_and_message():
+def test_notify_queues_a_message_for_the_channel_and_needs_a_channel_and_something_to_say():
     result = notify({"channel": "slack", "target": "#oncall", "message": "card declined"})
     assert result.outputs == {"channel": "slack", "target": "#oncall", "message": "card declined"}
     assert result.run_changes == {}
-    assert notify({}).outputs == {"channel": "log", "target": "operations"}
+    assert result.notification == Notification("slack", "#oncall", "card declined")
+    templated = notify({"channel": "email", "to": "ann@example.com", "template": "refund_delayed"})
+    assert templated.notification == Notification("email", "ann@example.com", "refund_delayed", "refund_delayed")
+    with pytest.raises(ValueError, match="channel"):
+        notify({"message": "to nowhere"})
+    with pytest.raises(ValueError, match="'message' or a 'template'"):
+        notify({"channel": "slack"})
 
 
 def test_assign_owner_sets_the_owner_and_needs_one():

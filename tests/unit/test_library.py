@@ -25,7 +25,7 @@ NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 REQUIRED_DOMAINS = {"payments", "orders", "inventory", "shipping", "finance", "customer"}
 # What each automatic action hands back (agents/actions.py), so later steps can name it.
 AUTOMATIC_OUTPUTS = {
-    "notify": {"channel", "target", "template", "message"},
+    "notify": {"channel", "target", "template", "message", "delivery_id"},
     "assign_owner": {"owner"},
     "set_status": {"status", "reason"},
     "add_comment": {"comment"},

@@ -25,7 +25,7 @@ ASSIGN = {"id": "assign", "name": "Assign", "action": "assign_owner", "params": 
 HOLD = {"id": "hold", "name": "Hold", "action": "set_status",
         "params": {"status": "payment_hold", "reason": "declined ({exception.code})"}}
 TELL = {"id": "tell", "name": "Tell", "action": "notify",
-        "params": {"to": "{exception.context.customer_email}",
+        "params": {"channel": "email", "to": "{exception.context.customer_email}",
                    "message": "{exception.amount} {exception.currency} owned by {steps.assign.outputs.owner}"}}
 ASK = {"id": "ask", "name": "Ask a human", "type": "human", "action": "human_task", "assignee": "queue:ops"}
 
@@ -79,11 +79,25 @@ def test_an_action_error_fails_the_walk_and_runs_nothing_after_it() -> None:
 
 
 def test_a_missing_value_is_noted_not_invented() -> None:
-    lonely = {"id": "tell", "name": "Tell", "action": "notify", "params": {"to": "{exception.context.phone}"}}
-    outcome = walk_playbook(playbook(lonely), {"exception": {"context": {}}}, {}, NOW)
+    lonely = {"id": "tell", "name": "Tell", "action": "notify",
+              "params": {"channel": "sms", "to": "{exception.context.phone}", "message": "hello"}}
+    outcome = walk_playbook(playbook(lonely), {"exception": {"context": {}}, "run": {"id": "run_1"}}, {}, NOW)
     [(_, step)] = [e for e in outcome.events if e[0] == "playbook.step_completed"]
-    assert step["outputs"]["target"] == "operations"
+    assert step["outputs"]["target"] is None
     assert "no value for exception.context.phone" in step["notes"]
+
+
+def test_a_notify_step_queues_one_delivery_named_by_its_run_and_step() -> None:
+    tell = {"id": "tell", "name": "Tell", "action": "notify", "params": {"channel": "slack", "message": "hi"}}
+    first = walk_playbook(playbook(tell), {"run": {"id": "run_1"}}, {}, NOW)
+    again = walk_playbook(playbook(tell), {"run": {"id": "run_1"}}, {}, NOW)
+    other = walk_playbook(playbook(tell), {"run": {"id": "run_2"}}, {}, NOW)
+    [(delivery_id, step_id, message)] = first.notifications
+    assert step_id == "tell" and message.channel == "slack" and message.text == "hi"
+    assert (first.progress["tell"].outputs or {})["delivery_id"] == delivery_id
+    assert again.notifications[0][0] == delivery_id != other.notifications[0][0]
+    [(_, step)] = [e for e in first.events if e[0] == "playbook.step_completed"]
+    assert step["notes"] == f"delivery {delivery_id} queued on slack"
 
 
 def test_a_step_that_depends_only_on_done_steps_runs_while_a_human_step_waits() -> None:
