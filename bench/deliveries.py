@@ -4,13 +4,16 @@ commit to receipt, and what they cost the pipeline.
 One invocation, each phase on a fresh SQLite file with the service's runtime (engine, committer,
 delivery worker), ``--in-flight`` exceptions submitted at once (none over the approval amount):
 
-1. **off**: no endpoint; the pipeline's runs per second (start to drained).
-2. **on**: the tenant's endpoint subscribed to ``run.completed`` at a receiver in its own process
-   (``bench/delivery_receiver.py``); the same runs; the pipeline's runs per second, then the
-   wait until every owed delivery has arrived. ``deliveries_per_s`` is the deliveries over the
-   time from the first submission to the last arrival; the receiver times each from the event's
-   ``timestamp`` (stamped just before its commit) to its arrival; ``lost`` is owed deliveries
-   whose event never arrived (after ``--settle`` seconds).
+1. **off**: no endpoint and no delivery worker; the pipeline's runs per second (start to
+   drained). The runs' playbook (``payment-card-declined``) still writes its notify step's
+   delivery, which is part of the pipeline now.
+2. **on**: a receiver in its own process (``bench/delivery_receiver.py``) gets two deliveries per
+   run: the notify step's, on acme's ``email`` channel declared as a ``webhook`` channel at the
+   receiver, and one for ``run.completed`` from the tenant's endpoint subscribed to it. The same
+   runs; the pipeline's runs per second, then the wait until every owed delivery has arrived.
+   ``deliveries_per_s`` is the deliveries over the time from the first submission to the last
+   arrival; the receiver times each from its message's ``timestamp`` (stamped just before the
+   commit) to its arrival; ``lost`` is owed deliveries that never arrived (after ``--settle`` s).
 
 ``--rounds`` alternates off and on that many times; the figures are the medians. The last line
 is one JSON object with ``deliveries_per_s``, ``commit_to_receipt_p99_ms``,
@@ -37,12 +40,13 @@ import aiohttp
 from bench.delivery_receiver import start_receiver
 from bench.pipeline_throughput import TENANT, WORKFLOW, make_exception
 from config.catalog import load_catalog
-from config.settings import SHIPPED_CONFIG_DIR, Settings
+from config.settings import Settings
 from eventbus import InProcessBus
 from pipeline.gc_tuning import tune_garbage_collector
 from pipeline.runtime import open_runtime
 from pipeline.start_request import StartRequest
 from store.database import migrate, open_engine
+from tests.config_copies import config_with
 
 TARGETS = {"deliveries_per_s": 1000.0, "pipeline_ratio_on_off": 0.85, "lost": 0}
 
@@ -54,9 +58,14 @@ def say(line: str) -> None:
 async def phase(n: int, in_flight: int, folder: Path, receiver: str | None, settle: float) -> dict[str, Any]:
     db = open_engine(f"sqlite+aiosqlite:///{folder / 'bench.db'}")
     await migrate(db)
-    settings = Settings(data_dir=folder, scheduler_enabled=False, delivery_allowed_addresses=["127.0.0.1/32"])
+    config = config_with(folder / "config")
+    if receiver is not None:
+        (config / "channels.yaml").write_text(
+            f"channels:\n  - {{id: email, tenant: {TENANT}, kind: webhook, url: '{receiver}/hook'}}\n")
+    settings = Settings(data_dir=folder, scheduler_enabled=False, delivery_allowed_addresses=["127.0.0.1/32"],
+                        delivery_enabled=receiver is not None)
     figures: dict[str, Any] = {}
-    async with open_runtime(db, InProcessBus(), load_catalog(SHIPPED_CONFIG_DIR), settings) as runtime:
+    async with open_runtime(db, InProcessBus(), load_catalog(config), settings) as runtime:
         tune_garbage_collector()
         if receiver is not None:
             await runtime.webhooks.create(TENANT, "user:bench", url=f"{receiver}/hook", topics=["run.completed"],
@@ -78,7 +87,7 @@ async def phase(n: int, in_flight: int, folder: Path, receiver: str | None, sett
         seconds = time.perf_counter() - started[0]
         figures["runs_per_s"] = round(n / seconds, 1)
         if receiver is not None:
-            figures.update(await _arrivals(receiver, n, started[1], settle))
+            figures.update(await _arrivals(receiver, 2 * n, started[1], settle))
     await db.dispose()
     return figures
 
@@ -119,7 +128,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     on = statistics.median(f["runs_per_s"] for f in ons)
     result = {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"), "n": args.n, "in_flight": args.in_flight,
-        "rounds": args.rounds, "subscriptions": 1, "notify_steps": False,
+        "rounds": args.rounds, "deliveries_per_run": 2,
         "runs_per_s_off": off, "runs_per_s_on": on, "pipeline_ratio_on_off": round(on / off, 3),
         "deliveries_per_s": statistics.median(f["deliveries_per_s"] for f in ons),
         "commit_to_receipt_p50_ms": statistics.median(f["commit_to_receipt_p50_ms"] for f in ons),

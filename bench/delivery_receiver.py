@@ -1,6 +1,7 @@
 """The webhook receiver ``bench.deliveries`` sends to, a process of its own so it does not share
-the pipeline's core: it counts each delivery, remembers its event id, and times it from the
-event's ``timestamp`` (stamped just before the commit) to its arrival."""
+the pipeline's core: it counts each delivery, remembers its ``webhook-id`` (distinct deliveries),
+and times it from the message's ``timestamp`` (its event's or its notify step's, stamped just
+before the commit) to its arrival."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class Receiver:
 
     def reset(self) -> None:
         self.received = 0
-        self.events: set[int] = set()
+        self.ids: set[str] = set()
         self.latencies_ms: list[float] = []
         self.first = self.last = 0.0
 
@@ -32,7 +33,7 @@ class Receiver:
         self.first = self.first or now
         self.last = now
         self.received += 1
-        self.events.add(message["data"]["event_id"])
+        self.ids.add(request.headers["webhook-id"])
         self.latencies_ms.append((now - datetime.fromisoformat(message["timestamp"]).timestamp()) * 1000)
         return web.Response(text="ok")
 
@@ -42,7 +43,7 @@ class Receiver:
         def pct(p: float) -> float | None:
             return round(ordered[min(len(ordered) - 1, int(len(ordered) * p))], 1) if ordered else None
 
-        return web.json_response({"received": self.received, "distinct": len(self.events), "first": self.first,
+        return web.json_response({"received": self.received, "distinct": len(self.ids), "first": self.first,
                                   "last": self.last, "p50_ms": pct(0.5), "p99_ms": pct(0.99)})
 
     async def clear(self, _: web.Request) -> web.Response:

@@ -68,9 +68,6 @@ class DeliveryWorker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
-        self.sent = 0
-        self.delivered = 0
-        self.failed = 0
 
     def now(self) -> datetime:
         return self._clock()
@@ -121,7 +118,12 @@ class DeliveryWorker:
                 free += 1
             now = self.now()
             lease = now + timedelta(seconds=self._settings.timeout_seconds + 30)
-            claimed = await self._repo.claim_due(self._worker_id, now, lease, free)
+            try:
+                claimed = await self._repo.claim_due(self._worker_id, now, lease, free)
+            except BaseException:
+                for _ in range(free):
+                    self._slots.release()
+                raise
             for item in claimed:
                 task = asyncio.create_task(self._send(item))
                 self._in_flight.add(task)
@@ -134,7 +136,11 @@ class DeliveryWorker:
     async def _send(self, claimed: Claimed) -> None:
         try:
             started = self.now()
-            attempt = await self._try(claimed, started)
+            try:
+                attempt = await self._try(claimed, started)
+            except Exception as exc:  # a fault of ours: recorded as a failed try, retried like any other
+                log.exception("delivery attempt failed", delivery_id=claimed.delivery.id)
+                attempt = Attempt(False, None, 0, f"internal error: {type(exc).__name__}: {exc}")
             self._finished.append(self._outcome(claimed, attempt, started))
             self._recorded.set()
         finally:
@@ -157,11 +163,8 @@ class DeliveryWorker:
         n = delivery.attempts + 1
         record = AttemptRecord(delivery.id, n, delivery.tenant_id, started, attempt.duration_ms,
                                attempt.status_code, (attempt.error or "")[:500] or None, attempt.response_snippet)
-        self.sent += 1
         if attempt.ok:
-            self.delivered += 1
             return Outcome(delivery, record, "delivered", None, True)
-        self.failed += 1
         now = self.now()
         wait = retry_after_seconds(attempt.retry_after, now) if attempt.status_code in (429, 503) else None
         retry_at = None if attempt.refused else self._settings.retry.next_try(now, n, delivery.give_up_at, wait)
