@@ -9,6 +9,7 @@ import { errorView } from "./forms.js";
 import { runPage } from "./run.js";
 import { runsPage } from "./runs.js";
 import { schedulesPage } from "./schedules.js";
+import { webhooksPage } from "./webhooks.js";
 
 const main = document.getElementById("main");
 const errors = document.getElementById("errors");
@@ -23,6 +24,7 @@ const PAGES = [
   [/^\/runs$/, runsPage, "Runs"],
   [/^\/approvals$/, approvalsPage, "Approvals"],
   [/^\/schedules$/, schedulesPage, "Schedules"],
+  [/^\/webhooks$/, webhooksPage, "Webhooks"],
   [/^\/copilot$/, copilotPage, "Copilot"],
 ];
 

@@ -1,5 +1,6 @@
-// One run: summary, triage and policy results, decisions, the playbook's steps, the timeline
-// (live), and the forms for what it waits on: a decision at its gate, or a step's outputs.
+// One run: summary, triage and policy results, decisions, the playbook's steps, what was sent
+// for it (deliveries), the timeline (live), and the forms for what it waits on: a decision at its
+// gate, or a step's outputs.
 
 import { debounced, query, request } from "./api.js";
 import { badge, fields, h, json, link, reconcile, replace, show, time } from "./dom.js";
@@ -40,6 +41,7 @@ export async function runPage(main, ctx) {
   const actions = h("div", { class: "actions" });
   const details = h("div", { class: "grid" });
   const steps = h("div", {});
+  const sent = h("div", {});
   const timeline = h("ol", { class: "timeline", "data-testid": "timeline", "aria-label": "Timeline" });
   const panels = new Map();
   const events = new Map();
@@ -50,6 +52,7 @@ export async function runPage(main, ctx) {
     h("div", { class: "title" }, title, status),
     actions, details,
     section("Playbook", "playbook", steps),
+    section("Deliveries", "deliveries", sent),
     section("Timeline", "timeline-section", timeline));
 
   function addEvents(items) {
@@ -158,11 +161,34 @@ export async function runPage(main, ctx) {
           : "—"))))));
   }
 
+  /** What notify steps and webhook subscriptions sent for this run; a role without
+   *  ``webhooks:read`` sees a note instead. */
+  async function loadDeliveries() {
+    let answer;
+    try {
+      answer = await request("GET", `/api/v1/deliveries${query({ run_id: runId, limit: 50 })}`);
+    } catch (error) {
+      if (error.status !== 403) throw error;
+      replace(sent, h("p", { class: "muted" }, "Your role does not show deliveries."));
+      return;
+    }
+    replace(sent, answer.items.length ? h("table", { "aria-label": "Deliveries of this run" },
+      h("thead", {}, h("tr", {}, ["To", "Topic", "Status", "Attempts", "Last answer", "Created"]
+        .map((n) => h("th", { scope: "col" }, n)))),
+      h("tbody", {}, answer.items.map((d) => h("tr", { "data-testid": "run-delivery", "data-status": d.status },
+        h("td", { class: "mono" }, d.endpoint_id), h("td", {}, h("code", {}, d.topic)), h("td", {}, badge(d.status)),
+        h("td", {}, String(d.attempts)),
+        h("td", {}, d.last_status_code ? String(d.last_status_code) : "", d.last_error ? h("div", { class: "muted" }, d.last_error) : null),
+        h("td", {}, time(d.created_at))))))
+      : h("p", { class: "muted" }, "Nothing sent for this run."));
+  }
+
   async function refresh() {
     try {
       const [detail, playbook] = await Promise.all([request("GET", path), request("GET", `${path}/playbook`)]);
       run = detail;
       render(playbook);
+      await loadDeliveries();
       await catchUp();
     } catch (error) {
       ctx.fail(error);
