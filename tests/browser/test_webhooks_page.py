@@ -61,7 +61,7 @@ async def test_an_endpoint_is_added_tested_and_its_deliveries_shown(dashboard: D
     run = await dashboard.ingest()
     await receiver.wait_for("hooks", 2)
     await page.get_by_role("button", name="Refresh").click()
-    delivered = page.locator(f'[data-testid="delivery-row"][data-status="delivered"]').filter(has_text="run.completed")
+    delivered = page.locator('[data-testid="delivery-row"][data-status="delivered"]').filter(has_text="run.completed")
     await expect(delivered).to_be_visible(timeout=EXPECT_MS)
     delivery_id = await delivered.get_attribute("data-delivery-id")
     await delivered.get_by_role("button", name=f"Attempts of {delivery_id}").click()
