@@ -15,11 +15,16 @@ from pydantic import Field, model_validator
 from config.yaml_source import Declaration, check_unique_per_tenant, load_model
 
 EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")]
+TopicPattern = Annotated[str, Field(pattern=r"^([a-z0-9_]+|\*|#)(\.([a-z0-9_]+|\*|#))*$", max_length=64)]
 
 
 class _ChannelBase(Declaration):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     tenant: str = Field(min_length=1, max_length=64)
+    topics: list[TopicPattern] = Field(
+        default_factory=list, description="Also a subscription: the tenant's events whose topics match (patterns "
+        "as on the streams) are sent here, like a webhook endpoint's"
+    )
 
 
 class WebhookChannel(_ChannelBase):
@@ -74,6 +79,14 @@ class ChannelFile(Declaration):
     def _ids_unique_per_tenant(self) -> ChannelFile:
         check_unique_per_tenant(self.channels, "channel")
         return self
+
+    def subscriptions(self) -> dict[str, list[tuple[str, list[str]]]]:
+        """Per tenant, each channel that subscribes to topics: (its id, its patterns)."""
+        declared: dict[str, list[tuple[str, list[str]]]] = {}
+        for channel in self.channels:
+            if channel.topics:
+                declared.setdefault(channel.tenant, []).append((channel.id, list(channel.topics)))
+        return declared
 
     def get(self, tenant_id: str, channel_id: str) -> WebhookChannel | SlackChannel | EmailChannel | None:
         """The tenant's channel; another tenant's is not found, like one that does not exist."""

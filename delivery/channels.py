@@ -17,9 +17,11 @@ import orjson
 from config.channels import ChannelFile, EmailChannel, MissingSecret, SlackChannel, WebhookChannel, from_env
 from delivery.address_guard import Network
 from delivery.http_send import Attempt, post
+from delivery.messages import webhook_body
 from delivery.signing import signed_headers
 from store.deliveries import Claimed
 from store.outbox import CHANNEL_PREFIX
+from store.records import EventRecord
 
 
 def run_link(public_url: str | None, run_id: str | None) -> str | None:
@@ -35,15 +37,16 @@ async def send_on_channel(claimed: Claimed, channels: ChannelFile, session: aioh
     if channel is None:
         return Attempt(False, None, 0, f"refused: tenant {delivery.tenant_id} has no channel {name!r} "
                                         f"(config/channels.yaml)", refused=True)
-    message = dict(delivery.message or {})
+    message = dict(delivery.message or {}) if claimed.event is None else describe(claimed.event)
     link = run_link(public_url, delivery.run_id)
     try:
         if isinstance(channel, SlackChannel):
-            return await post(session, from_env(channel.url_env), _slack_body(message, link), {},
+            return await post(session, from_env(channel.url_env), _slack_body(message, link, delivery.topic), {},
                               timeout=timeout, allowed=allowed)
         if isinstance(channel, WebhookChannel):
-            body = orjson.dumps({"type": delivery.topic, "timestamp": delivery.created_at.isoformat(), "data": {
-                **message, "channel": name, "run_id": delivery.run_id, "run_url": link}})
+            body = webhook_body(claimed, public_url, now) if claimed.event is not None else orjson.dumps({
+                "type": delivery.topic, "timestamp": delivery.created_at.isoformat(),
+                "data": {**message, "channel": name, "run_id": delivery.run_id, "run_url": link}})
             secrets = [from_env(channel.secret_env)] if channel.secret_env else []
             headers = signed_headers(secrets, delivery.id, int(now.timestamp()), body) if secrets else {
                 "webhook-id": delivery.id}
@@ -54,8 +57,23 @@ async def send_on_channel(claimed: Claimed, channels: ChannelFile, session: aioh
         return Attempt(False, None, 0, f"refused: channel {name!r}: {exc}", refused=True)
 
 
-def _slack_body(message: dict[str, object], link: str | None) -> bytes:
-    """Text for notifications and clients without blocks; blocks for what the run's page links."""
+def describe(event: EventRecord) -> dict[str, object]:
+    """A subscribed event as a channel's message: one line saying what happened to which run."""
+    payload, run = event.payload, event.run_id
+    if event.topic == "run.paused":
+        text = f"Run {run} waits for a decision at {payload.get('gate')}: {payload.get('reason')}"
+    elif event.topic == "run.failed":
+        text = f"Run {run} failed: {payload.get('error')}"
+    elif event.topic == "run.completed":
+        text = f"Run {run} completed"
+    else:
+        text = f"{event.topic} on run {run}"
+    return {"text": text, "template": event.topic, "target": None}
+
+
+def _slack_body(message: dict[str, object], link: str | None, topic: str) -> bytes:
+    """Text for notifications and clients without blocks; blocks with what the run's page links,
+    and for a paused run the buttons that open its decision on the dashboard."""
     text = str(message.get("text", ""))
     target = message.get("target")
     blocks: list[dict[str, object]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
@@ -64,6 +82,12 @@ def _slack_body(message: dict[str, object], link: str | None) -> bytes:
         context.append(f"<{link}|the run on the dashboard>")
     if context:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
+    if link and topic == "run.paused":
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "text": {"type": "plain_text", "text": label}, "url": f"{link}?decide={decision}",
+             **({"style": style} if style else {})}
+            for label, decision, style in (("Approve…", "approve", "primary"), ("Reject…", "reject", "danger"))
+        ]})
     return orjson.dumps({"text": text, "blocks": blocks})
 
 

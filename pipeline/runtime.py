@@ -79,7 +79,7 @@ async def open_runtime(
         engine = PipelineEngine(
             db, bus, catalog, clock=clock, ids=ids, workers=settings.engine_workers,
             max_batch=settings.commit_batch_max, triage_advisor=TriageAdvisor.from_settings(settings),
-            executor=executor, outbox=OutboxPolicy(retry_window, wake),
+            executor=executor, outbox=OutboxPolicy(retry_window, wake, catalog.channels.subscriptions()),
         )
         await _started(stack, engine)
         jobs = JobRunner(

@@ -9,8 +9,8 @@ delivery's message is not copied here: it is built from the event when it is sen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,19 +38,25 @@ class OutboxPolicy:
 
     give_up_after: timedelta = timedelta(hours=24)
     on_written: Callable[[], None] = _nothing
+    declared: Mapping[str, Sequence[tuple[str, Sequence[str]]]] = field(default_factory=dict)
+    """Per tenant, the channels of ``config/channels.yaml`` that subscribe to topics: (channel id,
+    patterns). Configuration, the same in every process, so it is not read from the database."""
 
 
 DEFAULT_OUTBOX = OutboxPolicy()
 
 
 def outbox_rows(
-    conn: Connection, events: Sequence[tuple[int, str, str, str]], now: datetime, give_up_after: timedelta,
+    conn: Connection, events: Sequence[tuple[int, str, str, str]], now: datetime, policy: OutboxPolicy,
 ) -> list[dict[str, Any]]:
-    """Delivery rows for ``events`` given as (event id, tenant, run id, topic), due at ``now``."""
+    """Delivery rows for ``events`` given as (event id, tenant, run id, topic), due at ``now``:
+    for the tenant's enabled endpoints, and its channels that subscribe (``policy.declared``)."""
     tenants = {tenant for _, tenant, _, _ in events}
     query = (select(webhook_endpoints.c.tenant_id, webhook_endpoints.c.id, webhook_endpoints.c.topics)
              .where(webhook_endpoints.c.tenant_id.in_(tenants), webhook_endpoints.c.enabled.is_(True)))
-    subscribed: dict[str, list[tuple[str, list[str]]]] = {}
+    subscribed: dict[str, list[tuple[str, Sequence[str]]]] = {}
+    for tenant in tenants & policy.declared.keys():
+        subscribed[tenant] = [(CHANNEL_PREFIX + channel, patterns) for channel, patterns in policy.declared[tenant]]
     for tenant, endpoint_id, topics in conn.execute(query):
         subscribed.setdefault(tenant, []).append((endpoint_id, topics))
     if not subscribed:
@@ -59,7 +65,7 @@ def outbox_rows(
     for event_id, tenant, run_id, topic in events:
         for endpoint_id, patterns in subscribed.get(tenant, ()):
             if any(topic_matches(pattern, topic) for pattern in patterns):
-                rows.append(pending_row(_ids("dlv"), tenant, endpoint_id, topic, now, give_up_after,
+                rows.append(pending_row(_ids("dlv"), tenant, endpoint_id, topic, now, policy.give_up_after,
                                         event_id=event_id, run_id=run_id))
     return rows
 

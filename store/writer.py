@@ -97,7 +97,7 @@ def _apply(conn: Connection, batch: Sequence[RunWrite], outbox: OutboxPolicy) ->
         ])
     owed = outbox_rows(
         conn, [(event_id, run.tenant_id, run.id, e.topic) for event_id, (run, e) in zip(ids, drafts, strict=True)],
-        drafts[0][1].created_at, outbox.give_up_after,
+        drafts[0][1].created_at, outbox,
     ) if drafts else []
     owed += [
         pending_row(n.id, n.tenant_id, CHANNEL_PREFIX + n.channel, "notification", n.created_at, outbox.give_up_after,

@@ -84,6 +84,16 @@ export async function runPage(main, ctx) {
     reconcile(actions, [...keep.values()]);
   }
 
+  /** A link from a notification (``?decide=approve`` or ``reject``) brings the reader to the
+   *  decision, ready to give it: focus only, never a decision taken by opening a link. */
+  function pointedAt(form) {
+    const wanted = ctx.query.get("decide");
+    if (!wanted) return form;
+    const target = wanted === "reject" ? form.querySelector("textarea") : form.querySelector('button[value="approve"]');
+    setTimeout(() => { form.scrollIntoView({ block: "center" }); target?.focus(); }, 0);
+    return form;
+  }
+
   function render(playbook) {
     replace(status, badge(run.status), " ", h("span", { class: "muted" }, `stage: ${run.stage}`));
     const wanted = [];
@@ -95,8 +105,8 @@ export async function runPage(main, ctx) {
           decided_by: (pause.deciders || []).join(", ") || undefined }),
         h("dl", { class: "fields" }, h("dt", {}, "requested"), h("dd", {}, time(pause.requested_at)),
           h("dt", {}, "expires"), h("dd", {}, time(pause.expires_at))),
-        decisionForm({ run_id: run.id, workflow_id: run.workflow_id, payload_schema: pause.payload_schema },
-          ctx, () => soon.now()))]);
+        pointedAt(decisionForm({ run_id: run.id, workflow_id: run.workflow_id, payload_schema: pause.payload_schema },
+          ctx, () => soon.now())))]);
     }
     const progress = playbook?.playbook;
     for (const step of progress?.steps || []) {

@@ -75,3 +75,13 @@ async def test_an_endpoint_is_added_tested_and_its_deliveries_shown(dashboard: D
     # the card-declined playbook e-mails the customer; acme's e-mail channel has no SMTP host here
     await expect(section).to_contain_text("channel:email")
     await expect(section).to_contain_text("ACME_SMTP_HOST is not set", timeout=EXPECT_MS)
+
+
+async def test_a_notifications_decide_link_brings_the_reader_to_the_decision(dashboard: Dashboard):
+    paused = await dashboard.ingest(amount="25000.00", source_id="ch_decide")
+    assert paused["status"] == "paused"
+    page = dashboard.page
+    await dashboard.sign_in(f"#/runs/{paused['run_id']}?decide=reject")
+    form = page.get_by_role("form", name=f"Decision on run {paused['run_id']}")
+    await expect(form.get_by_label("Reason")).to_be_focused(timeout=EXPECT_MS)
+    await expect(page.get_by_test_id("run-status")).to_contain_text("paused")  # opening the link decided nothing

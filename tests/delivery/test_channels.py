@@ -132,3 +132,25 @@ async def test_a_missing_channel_or_secret_is_a_dead_delivery_that_says_which(tm
         assert "AUTOPILOT_TEST_UNSET_URL is not set" in dead["last_error"]
         _, run_after, _ = await api.call("GET", f"/api/v1/runs/{run['run_id']}")
         assert run_after["status"] == "completed"  # the run's decision stands; the delivery shows what failed
+
+
+async def test_a_slack_channel_subscribed_in_config_announces_a_paused_run_with_links_to_decide(
+        tmp_path: Path, aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver = Receiver()
+    site = await aiohttp_server(receiver.app, host="127.0.0.1")
+    monkeypatch.setenv("TEST_SLACK_URL", f"http://127.0.0.1:{site.port}/approvals")
+    channels = ("channels:\n  - {id: approvals, tenant: acme, kind: slack, url_env: TEST_SLACK_URL,"
+                " topics: [run.paused]}\n")
+    async with started(tmp_path, channels) as (api, _):
+        _, run, _ = await api.call("POST", "/api/v1/exceptions", json=exception_body(amount="25000.00"))
+        assert run["status"] == "paused"
+        [arrived] = await receiver.wait_for("approvals", 1)
+        posted = orjson.loads(arrived.body)
+        assert posted["text"].startswith(f"Run {run['run_id']} waits for a decision at ")
+        buttons = posted["blocks"][-1]["elements"]
+        link = f"https://autopilot.example.com/#/runs/{run['run_id']}"
+        assert [(b["text"]["text"], b["url"]) for b in buttons] == [
+            ("Approve…", f"{link}?decide=approve"), ("Reject…", f"{link}?decide=reject")]
+        _, page, _ = await api.call("GET", f"/api/v1/deliveries?run_id={run['run_id']}&endpoint_id=channel:approvals")
+        [delivery] = page["items"]
+        assert delivery["topic"] == "run.paused" and delivery["event_id"] is not None

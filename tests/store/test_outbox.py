@@ -66,3 +66,11 @@ async def test_a_refused_write_owes_nothing(db: AsyncEngine) -> None:
     assert isinstance(refused, WriteConflict)
     [event] = committed(accepted)
     assert await owed(db) == [*before, ("whk_all", event.id, "run.completed", "pending")]
+
+
+async def test_a_channel_that_subscribes_in_config_is_owed_its_events(db: AsyncEngine) -> None:
+    policy = OutboxPolicy(timedelta(hours=1), declared={"acme": [("ops-slack", ["run.completed"])]})
+    [events] = [committed(o) for o in await write_batch(
+        db, [new_run("run_1", topics=("run.received", "run.completed"))], policy)]
+    await write_batch(db, [new_run("run_other", "globex", topics=("run.completed",))], policy)
+    assert await owed(db) == [("channel:ops-slack", events[1].id, "run.completed", "pending")]
