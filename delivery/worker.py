@@ -30,6 +30,7 @@ from delivery.signing import signed_headers
 from store.deliveries import AttemptRecord, Claimed, DeliveryRepository, Outcome
 
 log = structlog.get_logger(__name__)
+RECORD_GATHER_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,8 @@ class DeliveryWorker:
         self._wakeup = asyncio.Event()
         self._finished: list[Outcome] = []
         self._recorded = asyncio.Event()
-        self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
 
@@ -110,28 +111,30 @@ class DeliveryWorker:
                 log.warning("delivery claim failed", error=str(exc))
 
     async def _claim_and_send(self) -> None:
+        """Claim as many as there are free slots, until fewer are due than were asked for. With
+        every slot taken, wait until a quarter are free again: claiming one delivery per finished
+        send made a transaction per delivery, and the claims are writes."""
+        capacity = self._settings.max_in_flight
+        batch = max(1, capacity // 4)
         while True:
-            await self._slots.acquire()
-            free = 1
-            while not self._slots.locked() and free < self._settings.max_in_flight:
-                await self._slots.acquire()
-                free += 1
+            free = capacity - len(self._in_flight)
+            if free < batch:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
             now = self.now()
             lease = now + timedelta(seconds=self._settings.timeout_seconds + 30)
-            try:
-                claimed = await self._repo.claim_due(self._worker_id, now, lease, free)
-            except BaseException:
-                for _ in range(free):
-                    self._slots.release()
-                raise
+            claimed = await self._repo.claim_due(self._worker_id, now, lease, free)
             for item in claimed:
                 task = asyncio.create_task(self._send(item))
                 self._in_flight.add(task)
-                task.add_done_callback(self._in_flight.discard)
-            for _ in range(free - len(claimed)):
-                self._slots.release()
+                task.add_done_callback(self._sent)
             if len(claimed) < free:
                 return
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slot_freed.set()
 
     async def _send(self, claimed: Claimed) -> None:
         try:
@@ -143,8 +146,8 @@ class DeliveryWorker:
                 attempt = Attempt(False, None, 0, f"internal error: {type(exc).__name__}: {exc}")
             self._finished.append(self._outcome(claimed, attempt, started))
             self._recorded.set()
-        finally:
-            self._slots.release()
+        except Exception:
+            log.exception("recording a delivery attempt failed", delivery_id=claimed.delivery.id)
 
     async def _try(self, claimed: Claimed, now: datetime) -> Attempt:
         assert self._session is not None
@@ -175,6 +178,7 @@ class DeliveryWorker:
     async def _recording(self) -> None:
         while True:
             await self._recorded.wait()
+            await asyncio.sleep(RECORD_GATHER_SECONDS)  # tries ending meanwhile share the transaction
             self._recorded.clear()
             try:
                 await self._flush()
