@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from domain.errors import WebhookChanged
 from store.sqlite_threads import in_connection, in_transaction
 from store.tables import deliveries, webhook_endpoints
-from store.writer import WriteConflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ class EndpointRepository:
         return await in_connection(self._engine, lambda conn: [endpoint_from_row(r) for r in conn.execute(query)])
 
     async def change(self, before: EndpointRecord, **values: Any) -> EndpointRecord:
-        """Write ``values`` over ``before`` (version bumped); ``WriteConflict`` if it changed meanwhile."""
+        """Write ``values`` over ``before`` (version bumped); ``WebhookChanged`` (409) if it changed meanwhile."""
         values["version"] = before.version + 1
         query = (update(webhook_endpoints)
                  .where(_one(before.tenant_id, before.id), webhook_endpoints.c.version == before.version)
@@ -76,7 +76,7 @@ class EndpointRepository:
 
         def write(conn: Connection) -> None:
             if conn.execute(query).rowcount != 1:
-                raise WriteConflict(f"webhook endpoint {before.id} changed meanwhile")
+                raise WebhookChanged(f"webhook endpoint {before.id} changed meanwhile; read it again and retry")
 
         await in_transaction(self._engine, write)
         return EndpointRecord(**{**asdict(before), **values})
