@@ -19,6 +19,10 @@ TopicPattern = Annotated[str, Field(pattern=r"^([a-z0-9_]+|\*|#)(\.([a-z0-9_]+|\
 
 
 class _ChannelBase(Declaration):
+    def secret_names(self) -> list[str]:
+        """The environment variables this channel reads when it sends."""
+        return [value for name, value in self if name.endswith("_env") and value]
+
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     tenant: str = Field(min_length=1, max_length=64)
     topics: list[TopicPattern] = Field(
@@ -87,6 +91,17 @@ class ChannelFile(Declaration):
             if channel.topics:
                 declared.setdefault(channel.tenant, []).append((channel.id, list(channel.topics)))
         return declared
+
+    def refusal(self, tenant_id: str, channel_id: str) -> str | None:
+        """Why a message for this channel cannot be sent as things are (no such channel for the
+        tenant, or a variable it names is unset), or ``None``."""
+        channel = self.get(tenant_id, channel_id)
+        if channel is None:
+            return f"tenant {tenant_id} has no channel {channel_id!r} (config/channels.yaml)"
+        for name in channel.secret_names():
+            if not os.environ.get(name):
+                return f"channel {channel_id!r}: environment variable {name} is not set"
+        return None
 
     def get(self, tenant_id: str, channel_id: str) -> WebhookChannel | SlackChannel | EmailChannel | None:
         """The tenant's channel; another tenant's is not found, like one that does not exist."""

@@ -30,7 +30,9 @@ from delivery.signing import signed_headers
 from store.deliveries import AttemptRecord, Claimed, DeliveryRepository, Outcome
 
 log = structlog.get_logger(__name__)
-RECORD_GATHER_SECONDS = 0.01
+GATHER_SECONDS = 0.01
+"""How long the worker lets work gather before a claim (after a commit woke it) and before
+recording finished tries: each is a write transaction beside the group commit's."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class DeliveryWorker:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._settings.poll_seconds)
+                await asyncio.sleep(GATHER_SECONDS)  # the next commits' deliveries join this claim
             self._wakeup.clear()
             try:
                 await self._claim_and_send()
@@ -178,7 +181,7 @@ class DeliveryWorker:
     async def _recording(self) -> None:
         while True:
             await self._recorded.wait()
-            await asyncio.sleep(RECORD_GATHER_SECONDS)  # tries ending meanwhile share the transaction
+            await asyncio.sleep(GATHER_SECONDS)  # tries ending meanwhile share the transaction
             self._recorded.clear()
             try:
                 await self._flush()

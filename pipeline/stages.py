@@ -79,7 +79,7 @@ def resolution_stage(t: Transition, catalog: Catalog) -> None:
         t.state = replaced(t.state, **outcome.run_changes)
     for topic, payload in outcome.events:
         t.emit(topic, "agent:resolution", payload)
-    t.notify(outcome.notifications)
+    t.notify(outcome.notifications, catalog.channels.refusal)
     if outcome.status == "resolved":
         t.status = RunStatus.RESOLVED
         t.emit(Topic.RUN_RESOLVED, "agent:resolution", playbook_fields(playbook))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -35,13 +36,15 @@ class Transition:
         if actor.startswith(("user:", "agent:")):
             self.state.last_actor = actor
 
-    def notify(self, notifications: list[tuple[str, str, Notification]]) -> None:
-        """Queue messages for the tenant's channels: deliveries written with this change."""
+    def notify(self, notifications: list[tuple[str, str, Notification]],
+               refusal: Callable[[str, str], str | None]) -> None:
+        """Queue messages for the tenant's channels: deliveries written with this change; one
+        that ``refusal(tenant, channel)`` says cannot be sent is written dead, saying why."""
         for delivery_id, step_id, note in notifications:
             self._notifications.append(QueuedNotification(
                 delivery_id, self.run.tenant_id, self.run.id, note.channel,
                 {"step_id": step_id, "target": note.target, "text": note.text, "template": note.template},
-                self.now,
+                self.now, refusal(self.run.tenant_id, note.channel),
             ))
 
     @property

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select
 
 from domain.ids import IdFactory
 from eventbus.topics import topic_matches
+from store.records import QueuedNotification
 from store.tables import webhook_endpoints
 
 _ids = IdFactory()
@@ -68,6 +69,16 @@ def outbox_rows(
                 rows.append(pending_row(_ids("dlv"), tenant, endpoint_id, topic, now, policy.give_up_after,
                                         event_id=event_id, run_id=run_id))
     return rows
+
+
+def notification_row(note: QueuedNotification, give_up_after: timedelta) -> dict[str, Any]:
+    """A notify step's delivery: due at once, or dead at once when it cannot be sent as things
+    are (it then costs the worker nothing; redelivering it tries again)."""
+    row = pending_row(note.id, note.tenant_id, CHANNEL_PREFIX + note.channel, "notification", note.created_at,
+                      give_up_after, run_id=note.run_id, message=note.message)
+    if note.refused:
+        row.update(status="dead", next_attempt_at=None, last_error=f"refused: {note.refused}"[:500])
+    return row
 
 
 def pending_row(delivery_id: str, tenant: str, endpoint_id: str, topic: str, now: datetime,

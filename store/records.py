@@ -108,6 +108,9 @@ class QueuedNotification:
     channel: str
     message: dict[str, Any]
     created_at: datetime
+    refused: str | None = None
+    """Why it cannot be sent as things are (the channel is missing, or a variable it needs is
+    unset): written dead at once, with this reason, instead of being tried."""
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.driver_rows import insert_rows, update_rows
 from store.event_feed import event_channel
-from store.outbox import CHANNEL_PREFIX, DEFAULT_OUTBOX, OutboxPolicy, outbox_rows, pending_row
+from store.outbox import DEFAULT_OUTBOX, OutboxPolicy, notification_row, outbox_rows
 from store.records import EventRecord, RunWrite
 from store.sqlite_threads import in_transaction
 from store.tables import deliveries, events, idempotency_keys, ingested_items, runs
@@ -99,11 +99,7 @@ def _apply(conn: Connection, batch: Sequence[RunWrite], outbox: OutboxPolicy) ->
         conn, [(event_id, run.tenant_id, run.id, e.topic) for event_id, (run, e) in zip(ids, drafts, strict=True)],
         drafts[0][1].created_at, outbox,
     ) if drafts else []
-    owed += [
-        pending_row(n.id, n.tenant_id, CHANNEL_PREFIX + n.channel, "notification", n.created_at, outbox.give_up_after,
-                    run_id=n.run_id, message=n.message)
-        for w in batch for n in w.notifications
-    ]
+    owed += [notification_row(n, outbox.give_up_after) for w in batch for n in w.notifications]
     if owed:
         insert_rows(conn, deliveries, owed)
     committed: list[list[EventRecord]] = []

@@ -123,13 +123,14 @@ async def test_a_missing_channel_or_secret_is_a_dead_delivery_that_says_which(tm
         no_channel = (await step_outputs(api, card["run_id"], "notify-customer"))["outputs"]["delivery_id"]
         dead = await delivery_when(api, no_channel, lambda d: d["status"] == "dead")
         assert "tenant acme has no channel 'email'" in dead["last_error"]
+        assert dead["attempts"] == 0 and dead["attempts_made"] == []  # written dead with the step: nothing to try
 
         stuck = exception_body(domain="orders", type="order.stuck", code="stuck", source_id="SO-8", amount=None,
                                currency=None)
         _, run, _ = await api.call("POST", "/api/v1/exceptions", json=stuck)
         no_secret = (await step_outputs(api, run["run_id"], "notify-customer-service"))["outputs"]["delivery_id"]
         dead = await delivery_when(api, no_secret, lambda d: d["status"] == "dead")
-        assert "AUTOPILOT_TEST_UNSET_URL is not set" in dead["last_error"]
+        assert "AUTOPILOT_TEST_UNSET_URL is not set" in dead["last_error"] and dead["attempts"] == 0
         _, run_after, _ = await api.call("GET", f"/api/v1/runs/{run['run_id']}")
         assert run_after["status"] == "completed"  # the run's decision stands; the delivery shows what failed
 
@@ -154,3 +155,23 @@ async def test_a_slack_channel_subscribed_in_config_announces_a_paused_run_with_
         _, page, _ = await api.call("GET", f"/api/v1/deliveries?run_id={run['run_id']}&endpoint_id=channel:approvals")
         [delivery] = page["items"]
         assert delivery["topic"] == "run.paused" and delivery["event_id"] is not None
+
+
+async def test_a_refused_notification_is_sent_when_redelivered_after_its_variable_is_set(
+        tmp_path: Path, aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver = Receiver()
+    site = await aiohttp_server(receiver.app, host="127.0.0.1")
+    monkeypatch.delenv("TEST_LATE_SLACK_URL", raising=False)
+    channels = "channels:\n  - {id: slack, tenant: acme, kind: slack, url_env: TEST_LATE_SLACK_URL}\n"
+    async with started(tmp_path, channels) as (api, _):
+        stuck = exception_body(domain="orders", type="order.stuck", code="stuck", source_id="SO-9", amount=None,
+                               currency=None)
+        _, run, _ = await api.call("POST", "/api/v1/exceptions", json=stuck)
+        delivery_id = (await step_outputs(api, run["run_id"], "notify-customer-service"))["outputs"]["delivery_id"]
+        await delivery_when(api, delivery_id, lambda d: d["status"] == "dead")
+        monkeypatch.setenv("TEST_LATE_SLACK_URL", f"http://127.0.0.1:{site.port}/late")
+        status, _, _ = await api.call("POST", f"/api/v1/deliveries/{delivery_id}/redeliver")
+        assert status == 202
+        [arrived] = await receiver.wait_for("late", 1)
+        assert orjson.loads(arrived.body)["text"].startswith("Order SO-9 stuck")
+        await delivery_when(api, delivery_id, lambda d: d["status"] == "delivered" and d["attempts"] == 1)
