@@ -98,8 +98,6 @@ async def _email(channel: EmailChannel, delivery_id: str, message: dict[str, obj
     if not recipients:
         return Attempt(False, None, 0, f"refused: channel {channel.id!r} has no recipient: the step names none "
                                        f"and the channel's 'to' is empty", refused=True)
-    # the server and its login first: building a MIME message costs about a millisecond, which a
-    # channel whose variables are unset would pay on every delivery it refuses
     hostname = channel.host or from_env(channel.host_env or "")
     username = from_env(channel.username_env) if channel.username_env else None
     password = from_env(channel.password_env) if channel.password_env else None

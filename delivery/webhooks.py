@@ -81,12 +81,10 @@ class WebhookService:
         now = self._clock()
         delivery_id = self._new_id("dlv")
         message = {"endpoint_id": endpoint.id, "sent_by": actor, "note": "a test message from Autopilot"}
-        await self.deliveries.add(pending_row(delivery_id, tenant, endpoint.id, TEST_TOPIC, now, self._retry_window,
-                                              message=message))
+        written = await self.deliveries.add(pending_row(delivery_id, tenant, endpoint.id, TEST_TOPIC, now,
+                                                        self._retry_window, message=message))
         self._wake()
-        found = await self.deliveries.get(tenant, delivery_id)
-        assert found is not None
-        return found[0]
+        return written
 
     async def delivery(self, tenant: str, delivery_id: str) -> tuple[DeliveryRecord, list[AttemptRecord]]:
         found = await self.deliveries.get(tenant, delivery_id)

@@ -159,10 +159,10 @@ class DeliveryWorker:
             return await send_on_channel(claimed, self._channels, self._session, now=now,
                                          timeout=settings.timeout_seconds, allowed=settings.allowed,
                                          public_url=settings.public_url)
-        body = webhook_body(claimed, self._settings.public_url, now)
+        body = webhook_body(claimed, settings.public_url, now)
         headers = signed_headers(endpoint.secrets_at(now), delivery.id, int(now.timestamp()), body)
         return await post(self._session, endpoint.url, body, headers,
-                          timeout=self._settings.timeout_seconds, allowed=self._settings.allowed)
+                          timeout=settings.timeout_seconds, allowed=settings.allowed)
 
     def _outcome(self, claimed: Claimed, attempt: Attempt, started: datetime) -> Outcome:
         delivery = claimed.delivery
@@ -170,11 +170,11 @@ class DeliveryWorker:
         record = AttemptRecord(delivery.id, n, delivery.tenant_id, started, attempt.duration_ms,
                                attempt.status_code, (attempt.error or "")[:500] or None, attempt.response_snippet)
         if attempt.ok:
-            return Outcome(delivery, record, "delivered", None, True)
+            return Outcome(delivery, record, "delivered", None)
         now = self.now()
         wait = retry_after_seconds(attempt.retry_after, now) if attempt.status_code in (429, 503) else None
         retry_at = None if attempt.refused else self._settings.retry.next_try(now, n, delivery.give_up_at, wait)
-        return Outcome(delivery, record, "pending" if retry_at else "dead", retry_at, False)
+        return Outcome(delivery, record, "pending" if retry_at else "dead", retry_at)
 
     # --- recording ----------------------------------------------------------------------------
 

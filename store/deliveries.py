@@ -77,8 +77,12 @@ class Outcome:
     delivery: DeliveryRecord
     attempt: AttemptRecord
     status: str
+    """``delivered``, ``pending`` (to be tried again at ``next_attempt_at``) or ``dead``."""
     next_attempt_at: datetime | None
-    succeeded: bool
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "delivered"
 
 
 class DeliveryFilters(TypedDict, total=False):
@@ -91,7 +95,8 @@ class DeliveryFilters(TypedDict, total=False):
 
 
 def delivery_from_row(row: Any) -> DeliveryRecord:
-    return DeliveryRecord(**{c.name: row._mapping[c.name] for c in deliveries.columns})
+    """A ``select(deliveries)`` row, read by position: the record's fields are the table's columns, in order."""
+    return DeliveryRecord(*row)
 
 
 def _attempt(row: Any) -> AttemptRecord:
@@ -147,18 +152,18 @@ class DeliveryRepository:
                 return []
             conn.execute(update(deliveries).where(deliveries.c.id.in_(ids))
                          .values(claimed_by=worker_id, claimed_until=until))
-            claimed = [(DeliveryRecord(*row), row.endpoint_id) for row in
-                       conn.execute(select(deliveries).where(deliveries.c.id.in_(ids)))]
-            wanted = {d.endpoint_id for d, _ in claimed if not d.endpoint_id.startswith(CHANNEL_PREFIX)}
+            rows = conn.execute(select(deliveries).where(deliveries.c.id.in_(ids)))
+            claimed = [delivery_from_row(row) for row in rows]
+            wanted = {d.endpoint_id for d in claimed if not d.endpoint_id.startswith(CHANNEL_PREFIX)}
             endpoints = {(e.tenant_id, e.id): e for e in map(endpoint_from_row, conn.execute(
                 select(webhook_endpoints).where(webhook_endpoints.c.id.in_(wanted))))} if wanted else {}
-            event_ids = [d.event_id for d, _ in claimed if d.event_id is not None]
+            event_ids = [d.event_id for d in claimed if d.event_id is not None]
             found: dict[int, EventRecord] = {}
             if event_ids:
                 rows_of_events = conn.execute(select(events).where(events.c.id.in_(event_ids)))
                 found = {e.id: e for e in map(event_from_row, rows_of_events)}
-            return [Claimed(d, endpoints.get((d.tenant_id, endpoint_id)),
-                            found.get(d.event_id) if d.event_id is not None else None) for d, endpoint_id in claimed]
+            return [Claimed(d, endpoints.get((d.tenant_id, d.endpoint_id)),
+                            found.get(d.event_id) if d.event_id is not None else None) for d in claimed]
 
         return await in_transaction(self._engine, claim)
 
@@ -232,9 +237,10 @@ class DeliveryRepository:
 
         return await in_connection(self._engine, read)
 
-    async def add(self, row: dict[str, Any]) -> None:
-        """A delivery not caused by an event (an endpoint's test message)."""
+    async def add(self, row: dict[str, Any]) -> DeliveryRecord:
+        """A delivery not caused by an event (an endpoint's test message), as written."""
         await in_transaction(self._engine, lambda conn: conn.execute(insert(deliveries).values(row)))
+        return DeliveryRecord(**row)
 
     async def redeliver(self, tenant_id: str, *, now: datetime, give_up_at: datetime,
                         delivery_id: str | None = None, dead_of_endpoint: str | None = None) -> int:

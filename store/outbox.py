@@ -27,7 +27,6 @@ CHANNEL_PREFIX = "channel:"
 its endpoint: ``endpoint_id`` is ``channel:<id>``."""
 
 
-
 def _nothing() -> None:
     return None
 
