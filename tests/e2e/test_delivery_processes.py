@@ -81,7 +81,7 @@ async def test_two_processes_share_the_deliveries_and_one_takes_over_a_killed_on
             receiver.answer("hooks", Answer(delay=0.5))
             before = len(receiver.received)
             await asyncio.gather(*(ingest(i) for i in range(80, 120)))
-            await asyncio.sleep(0.3)
+            await receiver.wait_for("hooks", before + 1)  # sending has begun; the rest are in flight or due
             a.kill()
             clients = clients[1:]
             owed = await owed_events(clients[0])
