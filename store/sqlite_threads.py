@@ -19,7 +19,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import orjson
 from sqlalchemy import Connection, create_engine, event
@@ -97,6 +97,6 @@ async def in_transaction(engine: AsyncEngine, work: Callable[[Connection], T]) -
         return await conn.run_sync(work)
 
 
-def threads_of(engine: AsyncEngine) -> Any:
+def threads_of(engine: AsyncEngine) -> SqliteThreads | None:
     """The engine's threads, or ``None``: for tests that check which path a store takes."""
     return _threads.get(engine)
